@@ -1,0 +1,138 @@
+"""Flatten raw Server API responses into the catalog's typed silver tables.
+
+Each body is parsed with orjson and run through the walker compiled from the catalog
+(`transforms.walker`), which fills every table's rows in one pass, counts keys the catalog does not know
+(per JSON path, never fatal) and nulls values of the wrong type, recording each in `quarantine`. One bad
+value costs that value, one unparseable body costs that event, nothing costs the batch. polars receives
+already-typed Python values with an explicit schema, so no column's type is ever inferred from the data.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import polars as pl
+
+from transforms.catalog import SYSTEM_COLUMNS, TABLES, Table
+from transforms.walker import compile_walker
+
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "request_id": pl.String(),
+        "api_version": pl.Int64(),
+        "json_path": pl.String(),
+        "reason": pl.String(),
+        "value_excerpt": pl.String(),
+    }
+)
+QUARANTINE_DESCRIPTIONS = {
+    "request_id": "The event the problem was found in.",
+    "api_version": "Server API version of the response.",
+    "json_path": "Catalog path of the bad value (`$` when the whole body was unusable).",
+    "reason": "What was wrong, e.g. `expected string, got object`; the value was loaded as NULL.",
+    "value_excerpt": "The offending value as JSON text (first 200 characters).",
+}
+
+# What the walk stores before the final cast: timestamps travel as epoch-ms integers.
+_STAGING = {"timestamp": pl.Int64()}
+
+
+@dataclass
+class FlattenResult:
+    """The silver tables of one batch, plus what the batch taught us about the API."""
+
+    tables: dict[str, pl.DataFrame]
+    quarantine: pl.DataFrame
+    unknown_fields: Counter[str]
+    events_in: int
+    events_quarantined: int
+
+
+class _Batch:
+    """Row buffers of one flatten call, filled by the compiled walker."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[list[Any]]] = [[] for _ in TABLES]
+        self.unknown: Counter[str] = Counter()
+        self.quarantine: list[tuple[str, int, str, str, str]] = []
+        self.events_quarantined = 0
+
+    def unknown_keys(self, value: dict, known: frozenset[str], path: str) -> None:
+        for k in value.keys() - known:
+            self.unknown[f"{path}.{k}" if path else k] += 1
+
+    def reject(self, rid: str, version: int, path: str, expected: str, value: Any) -> None:
+        reason = f"expected {expected}, got {_json_type(value)}"
+        excerpt = orjson.dumps(value, default=str).decode()[:200]
+        self.quarantine.append((rid, version, path or "$", reason, excerpt))
+
+    def reject_event(self, rid: str, version: int, reason: str, excerpt: str) -> None:
+        self.quarantine.append((rid, version, "$", reason, excerpt[:200]))
+        self.events_quarantined += 1
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+
+
+def flatten(
+    request_ids: Sequence[str], bodies: Sequence[bytes | str], api_versions: Sequence[int] | int = 3
+) -> FlattenResult:
+    """Flatten raw response bodies (one per request ID) into every catalog table."""
+    batch = _Batch()
+    versions = [api_versions] * len(bodies) if isinstance(api_versions, int) else api_versions
+    # The walk allocates millions of small lists that are never cyclic: the cyclic GC would only rescan
+    # them over and over (it doubles the cost), so it is paused for the loop.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _walk_all(batch, request_ids, bodies, versions)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return FlattenResult(
+        tables={t.name: _frame(t, rows) for t, rows in zip(TABLES, batch.rows, strict=True)},
+        quarantine=pl.DataFrame(batch.quarantine, schema=QUARANTINE_SCHEMA, orient="row"),
+        unknown_fields=batch.unknown,
+        events_in=len(bodies),
+        events_quarantined=batch.events_quarantined,
+    )
+
+
+def _walk_all(
+    batch: _Batch, request_ids: Sequence[str], bodies: Sequence[bytes | str], versions: Sequence[int]
+) -> None:
+    for rid, body, version in zip(request_ids, bodies, versions, strict=True):
+        try:
+            event = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            batch.reject_event(rid, version, f"body is not valid JSON: {e}", text)
+            continue
+        if type(event) is not dict or (version == 3 and type(event.get("products")) is not dict):
+            shape = "v3 event object with `products`" if version == 3 else "v4 event object"
+            batch.reject_event(rid, version, f"body is not a {shape}", orjson.dumps(event).decode())
+            continue
+        compile_walker(version)(event, rid, version, batch.rows, batch)
+
+
+def _frame(t: Table, rows: list[list[Any]]) -> pl.DataFrame:
+    cols = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
+    staging = pl.Schema({c.name: _STAGING.get(c.kind, c.dtype) for c in cols})
+    df = pl.DataFrame(rows, schema=staging, orient="row")
+    timestamps = [c.name for c in cols if c.kind == "timestamp"]
+    if timestamps:
+        df = df.with_columns(pl.from_epoch(pl.col(timestamps), "ms").dt.replace_time_zone("UTC"))
+    return df.cast(dict(t.schema))
+
+
+def empty_tables() -> dict[str, pl.DataFrame]:
+    """Every catalog table with no rows, typed: what a day without events publishes."""
+    return {t.name: pl.DataFrame(schema=t.schema) for t in TABLES}
