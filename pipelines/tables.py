@@ -1,0 +1,85 @@
+"""Every warehouse table in one registry: its schema and the description of each column.
+
+The catalog's API-derived tables come from `transforms.catalog`; the others (log occurrences, fetch
+outcomes, quarantine, log rejects) from the module that produces them. Publishing, the data dictionary and
+the checks all read this registry, so a table exists everywhere or nowhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.storage.bronze import BRONZE_DESCRIPTIONS, BRONZE_SCHEMA
+from transforms.applog import OCCURRENCE_COLUMNS, OCCURRENCE_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
+from transforms.catalog import SYSTEM_COLUMNS, TABLES
+from transforms.flatten import QUARANTINE_DESCRIPTIONS, QUARANTINE_SCHEMA
+
+
+@dataclass(frozen=True)
+class WarehouseTable:
+    name: str
+    description: str
+    schema: pl.Schema
+    columns: dict[str, str]  # column → description
+
+
+FETCHES_SCHEMA = pl.Schema({k: v for k, v in BRONZE_SCHEMA.items() if k != "body"})
+APP_REQUESTS_SCHEMA = pl.Schema({k: v for k, v in OCCURRENCE_SCHEMA.items() if k != "log_day"})
+
+
+def _catalog_tables() -> list[WarehouseTable]:
+    out = []
+    for t in TABLES:
+        described = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
+        out.append(
+            WarehouseTable(t.name, t.description, t.schema, {c.name: c.description for c in described})
+        )
+    return out
+
+
+WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
+    t.name: t
+    for t in [
+        WarehouseTable(
+            "app_requests",
+            "Every request-ID occurrence in the application logs, with the line's own context.",
+            APP_REQUESTS_SCHEMA,
+            {k: v for k, v in OCCURRENCE_COLUMNS.items() if k in APP_REQUESTS_SCHEMA},
+        ),
+        WarehouseTable(
+            "log_rejects",
+            "Application-log lines that could not be used, with the reason (at most 1000 examples per "
+            "reason and file; run metadata has the full counts).",
+            REJECT_SCHEMA,
+            REJECT_COLUMNS,
+        ),
+        WarehouseTable(
+            "fetches",
+            "Every Server API fetch outcome, one row per fetch; view `fetches_latest` keeps the final one.",
+            FETCHES_SCHEMA,
+            {k: v for k, v in BRONZE_DESCRIPTIONS.items() if k in FETCHES_SCHEMA},
+        ),
+        *_catalog_tables(),
+        WarehouseTable(
+            "unknown_fields",
+            "JSON paths the catalog does not know yet, seen in the day's responses (the API adds fields "
+            "without notice): each is a candidate one-line addition to transforms/catalog.py.",
+            pl.Schema({"json_path": pl.String(), "occurrences": pl.Int64()}),
+            {"json_path": "Dotted path of the unknown key.", "occurrences": "How many times it was seen."},
+        ),
+        WarehouseTable(
+            "quarantine",
+            "Values (or whole bodies) the flattener could not use, and why; the rest of the event loads.",
+            QUARANTINE_SCHEMA,
+            QUARANTINE_DESCRIPTIONS,
+        ),
+    ]
+}
+
+SILVER_TABLES: tuple[str, ...] = (*(t.name for t in TABLES), "quarantine", "unknown_fields", "fetches")
+
+
+def schemas() -> dict[str, pl.Schema]:
+    return {name: t.schema for name, t in WAREHOUSE_TABLES.items()}

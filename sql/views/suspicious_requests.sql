@@ -1,0 +1,32 @@
+-- Events that fire at least one transparent risk rule, with the names of the rules that fired.
+CREATE OR REPLACE VIEW suspicious_requests AS
+WITH rules AS (
+    SELECT
+        e.day,
+        e.request_id,
+        e.visitor_id,
+        e.timestamp,
+        e.ip,
+        e.ip_v4_country_code AS ip_country_code,
+        e.linked_id,
+        list_filter([
+            CASE WHEN e.bot_result = 'bad' THEN 'bot_detected' END,
+            CASE WHEN e.tampering THEN 'tampering' END,
+            CASE WHEN e.tampering_anti_detect_browser THEN 'anti_detect_browser' END,
+            CASE WHEN e.vpn AND e.vpn_method_timezone_mismatch THEN 'vpn_timezone_mismatch' END,
+            CASE WHEN e.tor THEN 'tor' END,
+            CASE WHEN e.proxy AND e.proxy_confidence = 'high' THEN 'proxy_high_confidence' END,
+            CASE WHEN e.ip_v4_datacenter THEN 'datacenter_ip' END,
+            CASE WHEN e.ip_blocklist THEN 'ip_blocklist' END,
+            CASE WHEN e.replayed THEN 'replayed' END,
+            CASE WHEN e.virtual_machine THEN 'virtual_machine' END,
+            CASE WHEN e.developer_tools AND e.sdk_platform = 'js' THEN 'developer_tools' END,
+            CASE WHEN coalesce(v.distinct_ip_1h, 0) >= 5 OR coalesce(v.events_5m, 0) >= 50
+                THEN 'high_velocity' END
+        ], r -> r IS NOT NULL) AS rules_fired
+    FROM events AS e
+    LEFT JOIN velocity_wide AS v ON v.request_id = e.request_id AND v.day = e.day
+)
+SELECT *, len(rules_fired) AS rule_count
+FROM rules
+WHERE len(rules_fired) > 0;
