@@ -94,7 +94,7 @@ def _print_queries(warehouse: Path) -> None:
     with pl.Config(tbl_rows=20, tbl_cols=10, fmt_str_lengths=40), connect_read_only(warehouse) as con:
         for name in ("daily_overview", "vpn_timezone_mismatch_users"):
             print(f"\n-- sql/queries/{name}.sql: {first_line(SQL_DIR / 'queries' / f'{name}.sql')}")
-            print(con.execute(query(name)).pl())
+            print(con.sql(query(name)).pl())
 
 
 def _print_next_steps(warehouse: Path, workdir: Path) -> None:

@@ -22,7 +22,7 @@ from pipelines.logs import read_logs
 from pipelines.partitions import daily
 from pipelines.resources import AppLogsResource
 
-daily_job = define_asset_job("daily_warehouse", selection=AssetSelection.all(), partitions_def=daily)
+daily_job = define_asset_job("daily_warehouse", selection=AssetSelection.all())
 
 
 def nightly_schedule(env: PipelineEnv):

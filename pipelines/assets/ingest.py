@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from pipelines.api.errors import FatalApiError
 from pipelines.api.results import FetchResult
 from pipelines.logs import read_logs, request_ids_to_fetch
-from pipelines.metadata import markdown_table
+from pipelines.metadata import counts, markdown_table
 from pipelines.partitions import daily, partition_day
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
 from pipelines.storage.lake import partition_path, read_table, write_partition
@@ -91,7 +91,7 @@ def raw_events(
     landed = _fetch_and_land(context, fingerprint_api, warehouse, todo)
     bronze.compact(day)
     outcomes = bronze.outcomes(day)
-    counts = dict(outcomes.group_by("outcome").len().iter_rows()) if outcomes.height else {}
+    totals = counts(outcomes["outcome"].to_list())
     calls = sum(r.attempts for r in landed)
     return MaterializeResult(
         metadata={
@@ -99,7 +99,7 @@ def raw_events(
             "api_calls": calls,
             "api_calls_per_event": round(calls / len(todo), 3) if todo else 0.0,
             "outcomes_this_run": MetadataValue.json(counts(r.outcome for r in landed)),
-            "outcomes_total": MetadataValue.json(counts),
+            "outcomes_total": MetadataValue.json(totals),
             "failed_codes": MetadataValue.json(
                 counts(r.error_code or "" for r in landed if r.outcome == "failed")
             ),

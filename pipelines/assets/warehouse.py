@@ -27,7 +27,7 @@ def duckdb_warehouse(context: AssetExecutionContext, warehouse: WarehouseResourc
     day = partition_day(context.partition_key)
     with connect_read_only(warehouse.root) as con:
         rows = {
-            name: con.execute(f"SELECT count(*) FROM {name} WHERE day = ?", [day]).fetchone()[0]
+            name: con.execute(f"SELECT count(*) FROM {name} WHERE day = ?", [day]).fetchall()[0][0]
             for name in schemas()
         }
     return MaterializeResult(
@@ -43,8 +43,8 @@ def analyst_views(context: AssetExecutionContext, warehouse: WarehouseResource) 
     with connect_read_only(warehouse.root) as con:
         for path in view_files():
             name = path.stem
-            preview = con.execute(f"SELECT * FROM {name} WHERE day = ? LIMIT 5", [day]).pl()
-            count = con.execute(f"SELECT count(*) FROM {name} WHERE day = ?", [day]).fetchone()[0]
+            preview = con.sql(f"SELECT * FROM {name} WHERE day = ? LIMIT 5", params=[day]).pl()
+            count = con.execute(f"SELECT count(*) FROM {name} WHERE day = ?", [day]).fetchall()[0][0]
             metadata[f"{name}_rows"] = count
             metadata[f"{name}_preview"] = MetadataValue.md(f"{first_line(path)}\n\n{markdown_table(preview)}")
     return MaterializeResult(metadata=metadata)

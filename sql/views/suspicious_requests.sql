@@ -23,7 +23,7 @@ WITH rules AS (
             CASE WHEN e.developer_tools AND e.sdk_platform = 'js' THEN 'developer_tools' END,
             CASE WHEN coalesce(v.distinct_ip_1h, 0) >= 5 OR coalesce(v.events_5m, 0) >= 50
                 THEN 'high_velocity' END
-        ], r -> r IS NOT NULL) AS rules_fired
+        ], lambda r: r IS NOT NULL) AS rules_fired
     FROM events AS e
     LEFT JOIN velocity_wide AS v ON v.request_id = e.request_id AND v.day = e.day
 )

@@ -1,0 +1,559 @@
+"""Application-log lines in, request ID occurrences and counted rejects out (JSON lines, logfmt, text).
+
+Customers' applications log the Fingerprint `requestId` of each login, signup or checkout. This module turns
+raw lines (bytes, as `pipelines/logs.py` reads them) into one typed row per occurrence, with the line's own
+timestamp and fields as context, and one counted reject per line it cannot use. Nothing here touches files.
+
+Decisions a data engineer may look for:
+- A naive timestamp (no offset, no `Z`) is taken as UTC. Epoch numbers are read as s, ms, µs or ns by size.
+- `bad_timestamp` is the one reason that does not drop its line: the occurrence is kept with a null
+  `occurred_at` (its `log_day` then comes from the request ID) and the unparsed value stays in `context`.
+  It is still counted and exampled in the rejects, because an unrecognised timestamp format is a problem
+  with the whole file that counts by reason make visible. See `KEPT_REASONS`.
+- Blank (whitespace-only) lines are skipped and counted in `ParsedBatch.blank_lines`, not rejected. So for
+  every batch: lines == blank_lines + lines with an occurrence + rejects of reasons not in KEPT_REASONS.
+- A text line may hold several request IDs: each distinct one is an occurrence (same line number).
+- Rejects are counted in full, but at most `max_examples_per_reason` rows per reason and file are stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+import orjson
+import polars as pl
+
+LogFormat = Literal["jsonl", "logfmt", "text"]
+FORMATS: tuple[str, ...] = ("jsonl", "logfmt", "text")
+
+OCCURRENCE_SCHEMA = pl.Schema(
+    {
+        "request_id": pl.String(),
+        "occurred_at": pl.Datetime("us", "UTC"),
+        "log_day": pl.Date(),
+        "source_file": pl.String(),
+        "line_number": pl.Int64(),
+        "log_format": pl.String(),
+        "app_user_id": pl.String(),
+        "action": pl.String(),
+        "outcome": pl.String(),
+        "context": pl.String(),
+    }
+)
+OCCURRENCE_COLUMNS: dict[str, str] = {
+    "request_id": "Fingerprint request ID found on the line (one row per occurrence, duplicates kept).",
+    "occurred_at": "The line's own timestamp in UTC (naive values are UTC); null if absent or unparseable.",
+    "log_day": "UTC date of `occurred_at`; without it, the date of the request ID's 13-digit epoch-ms "
+    "prefix (null for a legacy 20-character ID).",
+    "source_file": "Path of the log file the line was read from.",
+    "line_number": "1-based line number in `source_file` (after decompression for .gz files).",
+    "log_format": "How the line was read: `jsonl`, `logfmt` or `text`.",
+    "app_user_id": "The application's user, from user_id/userId/user/account_id/accountId/uid.",
+    "action": "What the user did, from action/event/event_type/type.",
+    "outcome": "How it ended, from outcome/result/status.",
+    "context": "JSON object: every field of the line except the request ID and the parsed timestamp "
+    '(promoted fields included, nested values kept); for text lines `{"message": <line>}`.',
+}
+
+REJECT_SCHEMA = pl.Schema(
+    {"source_file": pl.String(), "line_number": pl.Int64(), "reason": pl.String(), "excerpt": pl.String()}
+)
+REJECT_COLUMNS: dict[str, str] = {
+    "source_file": "Path of the log file the line was read from.",
+    "line_number": "1-based line number of the rejected line (for `corrupt_gzip`, the first line lost).",
+    "reason": "Why the line was not used: one of `REJECT_REASONS`.",
+    "excerpt": "First 200 characters of the line, decoded with replacement, control characters escaped.",
+}
+REJECT_REASONS: dict[str, str] = {
+    "malformed_json": "Not a JSON object, in a file read as JSON lines.",
+    "malformed_logfmt": "Not key=value pairs (unterminated quote, no pair at all), in a logfmt file.",
+    "no_request_id": "No request ID field (JSON/logfmt), or no match of the pattern (text).",
+    "invalid_request_id": "A request ID field (or pattern match) whose value is not a valid request ID.",
+    "binary": "Not UTF-8, contains NUL bytes, or at least 30% control characters.",
+    "line_too_long": "Longer than `max_line_bytes`; read past in chunks, never loaded whole.",
+    "bad_timestamp": "A timestamp field is present but unparseable; the occurrence is still kept.",
+    "corrupt_gzip": "The gzip stream is damaged or truncated; the lines after this point are lost.",
+}
+KEPT_REASONS = frozenset({"bad_timestamp"})
+
+DEFAULT_REQUEST_ID_FIELDS: tuple[str, ...] = (
+    "requestId",
+    "request_id",
+    "fingerprint_request_id",
+    "fpRequestId",
+    "fp_request_id",
+    "fingerprintRequestId",
+    "fingerprint.requestId",
+    "fingerprint.request_id",
+)
+DEFAULT_REQUEST_ID_PATTERN = r"\b\d{13}\.[A-Za-z0-9]{6}\b"
+TIMESTAMP_FIELDS = ("ts", "timestamp", "time", "@timestamp", "datetime", "date", "t")
+USER_FIELDS = ("user_id", "userId", "user", "account_id", "accountId", "uid")
+ACTION_FIELDS = ("action", "event", "event_type", "type")
+OUTCOME_FIELDS = ("outcome", "result", "status")
+
+_DOCUMENTED_ID = re.compile(r"[0-9]{13}\.[A-Za-z0-9]{6}")
+# The legacy form is indistinguishable from a visitor ID in free text, so only a named field may hold it.
+_NAMED_FIELD_ID = re.compile(r"[0-9]{13}\.[A-Za-z0-9]{6}|[A-Za-z0-9]{20}")
+_SAMPLE_LINES = 20
+_EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """How to read application logs.
+
+    `request_id_fields`: JSON/logfmt keys tried in order; the first holding a valid ID wins, so a generic
+    `request_id` carrying the web framework's own request UUID does not hide `fpRequestId` on the same line.
+    A dotted name is tried as a literal key, then as a path into nested JSON objects.
+    `request_id_pattern`: regex for text lines (ASCII mode; its first group if it has one, else the match);
+    whatever it matches must still be a documented-format request ID.
+    `max_line_bytes`: longer lines are rejected as `line_too_long` (the file reader never loads them whole).
+    `format`: `auto` detects each file's format from its first non-blank lines.
+    `max_examples_per_reason`: reject rows stored per reason and file; every reject is counted regardless.
+    """
+
+    request_id_fields: tuple[str, ...] = DEFAULT_REQUEST_ID_FIELDS
+    request_id_pattern: str = DEFAULT_REQUEST_ID_PATTERN
+    max_line_bytes: int = 64 * 1024
+    format: Literal["auto", "jsonl", "logfmt", "text"] = "auto"
+    max_examples_per_reason: int = 1000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_id_fields, str):
+            object.__setattr__(self, "request_id_fields", (self.request_id_fields,))
+        object.__setattr__(self, "request_id_fields", tuple(self.request_id_fields))
+        if not self.request_id_fields:
+            raise ValueError("request_id_fields is empty: name at least one field holding the request ID")
+        if self.format not in ("auto", *FORMATS):
+            raise ValueError(f"log format {self.format!r} is not one of auto, jsonl, logfmt, text")
+        if self.max_line_bytes < 1 or self.max_examples_per_reason < 0:
+            raise ValueError("max_line_bytes must be positive and max_examples_per_reason not negative")
+        try:
+            re.compile(self.request_id_pattern, re.ASCII)
+        except re.error as exc:
+            raise ValueError(f"request_id_pattern {self.request_id_pattern!r} is no regex: {exc}") from None
+
+
+DEFAULT_OPTIONS = LogOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """Occurrences and rejects of a run of lines from one file, with every reject counted by reason."""
+
+    occurrences: pl.DataFrame
+    rejects: pl.DataFrame
+    reject_counts: dict[str, int]
+    lines: int = 0
+    blank_lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    id_fields: tuple[tuple[str, tuple[str, ...] | None], ...]
+    pattern: re.Pattern[str]
+
+
+@lru_cache(maxsize=32)
+def _rules(options: LogOptions) -> _Rules:
+    fields = tuple((f, tuple(f.split(".")) if "." in f else None) for f in options.request_id_fields)
+    return _Rules(fields, re.compile(options.request_id_pattern, re.ASCII))
+
+
+class _Bad:
+    """Marks a timestamp that is present but unparseable (None means absent)."""
+
+
+_BAD = _Bad()
+_EPOCH = datetime(1970, 1, 1)
+_NUMERIC = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+_CLF = re.compile(
+    r"\[?([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2})"  # day/Mon/year:hh:mm:ss
+    r"(?:\s*([+-][0-9]{4}))?\]?"
+)
+_TEXT_TIMESTAMP = re.compile(
+    r"(?<![0-9])([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"(?:Z\b|\s?[+-][0-9]{2}(?::?[0-9]{2})?\b)?)"
+    r"|(\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}(?: [+-][0-9]{4})?\])",
+    re.ASCII,
+)
+
+
+def _parse_timestamp(value: Any) -> datetime | _Bad | None:
+    """A log timestamp as a naive UTC datetime; None if absent (null, ""), `_BAD` if unparseable."""
+    kind = type(value)
+    if kind is str:
+        return _timestamp_from_text(value.strip()) if value else None
+    if kind is int or kind is float:
+        return _from_epoch(value)
+    return None if value is None else _BAD
+
+
+def _timestamp_from_text(text: str) -> datetime | _Bad | None:
+    if not text:
+        return None
+    if text[4:5] != "-":  # not the common ISO 8601 extended form: an epoch number, CLF or ISO basic
+        if _NUMERIC.fullmatch(text):
+            return _from_epoch(float(text) if "." in text else int(text))
+        if "/" in text:
+            return _from_clf(text)
+    try:
+        if text[-1] == "Z":  # the common UTC case, parsed naive to skip a time zone conversion
+            stamp = datetime.fromisoformat(text[:-1])
+            return stamp if stamp.tzinfo is None else _BAD
+        stamp = datetime.fromisoformat(text[:-4] if text.endswith((" UTC", " GMT")) else text)
+        offset = stamp.utcoffset()
+        return stamp if offset is None else (stamp - offset).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        return _BAD
+
+
+def _from_epoch(number: float) -> datetime | _Bad:
+    size = abs(number)
+    scale = 1_000_000 if size < 1e11 else 1000 if size < 1e14 else 1 if size < 1e17 else 0.001
+    try:
+        return _EPOCH + timedelta(microseconds=round(number * scale))
+    except (OverflowError, ValueError):
+        return _BAD
+
+
+def _from_clf(text: str) -> datetime | _Bad:
+    match = _CLF.fullmatch(text)
+    month = _MONTHS.get(match.group(2).lower()) if match else None
+    if match is None or month is None:
+        return _BAD
+    day, _, year, hour, minute, second, offset = match.groups()
+    try:
+        stamp = datetime(int(year), month, int(day), int(hour), int(minute), int(second))
+        if offset:
+            sign = -1 if offset[0] == "-" else 1
+            stamp -= sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+    except (ValueError, OverflowError):
+        return _BAD
+    return stamp
+
+
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def excerpt(raw: bytes) -> str:
+    """The first 200 characters of a line, readable whatever its bytes (errors replaced, controls escaped)."""
+    # 4 bytes per character at most, so 800 bytes always hold the first 200 whole characters.
+    return raw[: 4 * _EXCERPT_CHARS].decode("utf-8", "replace")[:_EXCERPT_CHARS].translate(_ESCAPES)
+
+
+def _decode(raw: bytes) -> str | None:
+    """The line as text, or None if it is binary (not UTF-8, NUL bytes, >= 30% control characters)."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in text:
+        return None
+    if not text.isprintable() and len(_CONTROL.findall(text)) * 10 >= len(text) * 3:
+        return None
+    return text
+
+
+class _Builder:
+    """Column lists of one batch's occurrences, reject examples (capped per reason) and reject counts."""
+
+    def __init__(self, options: LogOptions, examples_seen: Mapping[str, int] | None) -> None:
+        self.request_ids: list[str] = []
+        self.times: list[datetime | None] = []
+        self.line_numbers: list[int] = []
+        self.users: list[str | None] = []
+        self.actions: list[str | None] = []
+        self.outcomes: list[str | None] = []
+        self.contexts: list[bytes] = []
+        self.counts: dict[str, int] = {}
+        self.examples: list[tuple[int, str, str]] = []
+        self.seen = examples_seen or {}
+        self.cap = options.max_examples_per_reason
+
+    def add(self, line_number: int, request_id: str, when: datetime | None, fields: dict, ctx: bytes) -> None:
+        self.request_ids.append(request_id)
+        self.times.append(when)
+        self.line_numbers.append(line_number)
+        if fields:
+            self.users.append(_promoted(fields, USER_FIELDS))
+            self.actions.append(_promoted(fields, ACTION_FIELDS))
+            self.outcomes.append(_promoted(fields, OUTCOME_FIELDS))
+        else:
+            self.users.append(None)
+            self.actions.append(None)
+            self.outcomes.append(None)
+        self.contexts.append(ctx)
+
+    def reject(self, line_number: int, reason: str, raw: bytes) -> None:
+        count = self.counts[reason] = self.counts.get(reason, 0) + 1
+        if count + self.seen.get(reason, 0) <= self.cap:
+            self.examples.append((line_number, reason, excerpt(raw)))
+
+    def finish(self, source_file: str, fmt: str, lines: int, blank: int) -> ParsedBatch:
+        occurrences = pl.DataFrame(
+            {
+                "request_id": pl.Series(self.request_ids, dtype=pl.String),
+                # Naive datetimes convert to polars several times faster than aware ones.
+                "occurred_at": pl.Series(self.times, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC"),
+                "line_number": pl.Series(self.line_numbers, dtype=pl.Int64),
+                "app_user_id": pl.Series(self.users, dtype=pl.String),
+                "action": pl.Series(self.actions, dtype=pl.String),
+                "outcome": pl.Series(self.outcomes, dtype=pl.String),
+                "context": pl.Series(self.contexts, dtype=pl.Binary).cast(pl.String),
+            }
+        ).with_columns(
+            source_file=pl.lit(source_file, pl.String),
+            log_format=pl.lit(fmt, pl.String),
+            log_day=_LOG_DAY,
+        )
+        rejects = pl.DataFrame(
+            self.examples,
+            schema={"line_number": pl.Int64, "reason": pl.String, "excerpt": pl.String},
+            orient="row",
+        ).with_columns(source_file=pl.lit(source_file, pl.String))
+        return ParsedBatch(
+            occurrences=occurrences.select(list(OCCURRENCE_SCHEMA)).cast(OCCURRENCE_SCHEMA),
+            rejects=rejects.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA),
+            reject_counts=dict(self.counts),
+            lines=lines,
+            blank_lines=blank,
+        )
+
+
+_ID_DAY = pl.from_epoch(pl.col("request_id").str.slice(0, 13).cast(pl.Int64, strict=False), time_unit="ms")
+_LOG_DAY = pl.coalesce(
+    pl.col("occurred_at").dt.date(),
+    pl.when(pl.col("request_id").str.contains(r"^[0-9]{13}\.")).then(_ID_DAY.dt.date()),
+)
+
+
+def _promoted(fields: dict, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = fields.get(name)
+        kind = type(value)
+        if kind is str and value:
+            return value
+        if kind is int or kind is float:
+            return str(value)
+    return None
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if type(value) is not dict:
+            return None
+        value = value.get(part)
+    return value
+
+
+def _take_request_id(fields: dict, rules: _Rules) -> tuple[str | None, str]:
+    """Remove the first valid request ID field and return (its value, ""), or (None, the reject reason)."""
+    reason = "no_request_id"
+    for key, path in rules.id_fields:
+        value, nested = fields.get(key), False
+        if value is None and path is not None:
+            value, nested = _dig(fields, path), True
+        if value is None or value == "":
+            continue
+        if type(value) is not str or not _NAMED_FIELD_ID.fullmatch(value):
+            reason = "invalid_request_id"
+            continue
+        if not nested:
+            del fields[key]
+            return value, ""
+        parent = _dig(fields, path[:-1])
+        del parent[path[-1]]
+        if not parent and len(path) == 2:
+            del fields[path[0]]
+        return value, ""
+    return None, reason
+
+
+def _take_timestamp(fields: dict) -> tuple[datetime | None, bool]:
+    """The line's timestamp (removed from `fields` once parsed) and whether it was present but bad."""
+    for key in TIMESTAMP_FIELDS:
+        value = fields.get(key)
+        if value is None:
+            continue
+        when = _parse_timestamp(value)
+        if when is None:
+            continue
+        if when is _BAD:
+            return None, True
+        del fields[key]
+        return when, False
+    return None, False
+
+
+def _dumps(fields: dict, raw: bytes) -> bytes:
+    try:
+        return orjson.dumps(fields)
+    except orjson.JSONEncodeError:
+        return raw  # nested deeper than orjson writes (255 levels): keep the whole line, which is JSON
+
+
+def _add_fields(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: _Rules) -> None:
+    request_id, reason = _take_request_id(fields, rules)
+    if request_id is None:
+        b.reject(line_number, reason, raw)
+        return
+    when, bad = _take_timestamp(fields)
+    if bad:
+        b.reject(line_number, "bad_timestamp", raw)
+    b.add(line_number, request_id, when, fields, _dumps(fields, raw))
+
+
+def _parse_json_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -> None:
+    try:
+        fields = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        b.reject(line_number, "binary" if _decode(raw) is None else "malformed_json", raw)
+        return
+    if type(fields) is not dict:
+        b.reject(line_number, "malformed_json", raw)
+        return
+    _add_fields(b, line_number, raw, fields, rules)
+
+
+# One pass: a key, optionally `=` and a quoted or bare value, ending at a space; anything else is garbage.
+_LOGFMT_TOKENS = re.compile(r'([^\s="]+)(?:(=)(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]*)))?(?=\s|$)|(\S+)')
+
+
+def _logfmt_fields(text: str) -> tuple[dict[str, str | None], int] | None:
+    """A logfmt line as {key: value} (None for a bare key) and its number of key=value pairs."""
+    fields: dict[str, str | None] = {}
+    pairs = 0
+    for key, equals, quoted, bare, garbage in _LOGFMT_TOKENS.findall(text):
+        if garbage:
+            return None
+        if equals:
+            pairs += 1
+            fields[key] = _unquote(quoted) if "\\" in quoted else quoted or bare
+        else:
+            fields[key] = None
+    return fields, pairs
+
+
+def _unquote(quoted: str) -> str:
+    try:
+        value = orjson.loads(f'"{quoted}"'.encode())
+    except orjson.JSONDecodeError:
+        return quoted.replace('\\"', '"').replace("\\\\", "\\")
+    return value if type(value) is str else quoted
+
+
+def _parse_logfmt_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -> None:
+    text = _decode(raw)
+    if text is None:
+        b.reject(line_number, "binary", raw)
+        return
+    parsed = _logfmt_fields(text)
+    if parsed is None or parsed[1] == 0:
+        b.reject(line_number, "malformed_logfmt", raw)
+        return
+    _add_fields(b, line_number, raw, parsed[0], rules)
+
+
+def _parse_text_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -> None:
+    text = _decode(raw)
+    if text is None:
+        b.reject(line_number, "binary", raw)
+        return
+    if rules.pattern.groups > 1:
+        found = [m.group(1) for m in rules.pattern.finditer(text)]
+    else:
+        found = rules.pattern.findall(text)
+    if not found:
+        b.reject(line_number, "no_request_id", raw)
+        return
+    valid = [f for f in dict.fromkeys(found) if f and _DOCUMENTED_ID.fullmatch(f)]
+    if not valid:
+        b.reject(line_number, "invalid_request_id", raw)
+        return
+    when = None
+    stamp = _TEXT_TIMESTAMP.search(text)
+    if stamp is not None:
+        when = _timestamp_from_text(stamp.group(1) or stamp.group(2))
+        if when is _BAD:
+            when = None
+            b.reject(line_number, "bad_timestamp", raw)
+    context = orjson.dumps({"message": text})
+    for request_id in valid:
+        b.add(line_number, request_id, when, {}, context)
+
+
+_PARSERS = {"jsonl": _parse_json_line, "logfmt": _parse_logfmt_line, "text": _parse_text_line}
+
+
+def detect_format(sample: list[bytes]) -> LogFormat:
+    """Guess a file's format from its first non-empty lines: `jsonl` or `logfmt` if at least half of
+    them look so (JSON first), else `text` (also for an empty sample: the regex reads anything)."""
+    lines = [raw.strip() for raw in sample]
+    lines = [raw for raw in lines if raw]
+    if not lines:
+        return "text"
+    json_votes = sum(1 for raw in lines if raw[:1] == b"{")
+    if 2 * json_votes >= len(lines):
+        return "jsonl"
+    logfmt_votes = sum(1 for raw in lines if _looks_like_logfmt(raw))
+    return "logfmt" if 2 * logfmt_votes >= len(lines) else "text"
+
+
+def _looks_like_logfmt(raw: bytes) -> bool:
+    text = _decode(raw)
+    parsed = _logfmt_fields(text) if text is not None else None
+    # Bare words are legal logfmt, but a line mostly made of them is prose that happens to hold a key=value.
+    return parsed is not None and parsed[1] > len(parsed[0]) - parsed[1]
+
+
+def parse_lines(
+    lines: Iterable[tuple[int, bytes]],
+    source_file: str,
+    fmt: str,
+    options: LogOptions = DEFAULT_OPTIONS,
+    examples_seen: Mapping[str, int] | None = None,
+) -> ParsedBatch:
+    """Parse numbered raw lines (a trailing newline is allowed) of one file in format `fmt`.
+
+    `fmt="auto"` detects the format from these lines. `examples_seen` counts the reject examples already
+    stored per reason for this file by earlier batches, so the per-file cap holds across batches.
+    """
+    if fmt == "auto":
+        lines = list(lines)
+        fmt = detect_format([raw for _, raw in lines[: 4 * _SAMPLE_LINES]][:_SAMPLE_LINES])
+    if fmt not in _PARSERS:
+        raise ValueError(f"log format {fmt!r} is not one of auto, jsonl, logfmt, text")
+    parse_line, rules, limit = _PARSERS[fmt], _rules(options), options.max_line_bytes
+    b = _Builder(options, examples_seen)
+    count = blank = 0
+    for line_number, line in lines:
+        count += 1
+        raw = line.rstrip(b"\r\n")
+        if len(raw) > limit:
+            b.reject(line_number, "line_too_long", raw)
+        elif not raw or raw.isspace():
+            blank += 1
+        else:
+            parse_line(b, line_number, raw, rules)
+    return b.finish(source_file, fmt, count, blank)
+
+
+def reject_batch(source_file: str, line_number: int, reason: str, detail: str) -> ParsedBatch:
+    """A batch holding a single reject, for failures found outside a line (e.g. a corrupt gzip stream)."""
+    if reason not in REJECT_REASONS:
+        raise ValueError(f"unknown reject reason {reason!r}")
+    rejects = pl.DataFrame(
+        [(source_file, line_number, reason, excerpt(detail.encode()))], schema=REJECT_SCHEMA, orient="row"
+    )
+    return ParsedBatch(pl.DataFrame(schema=OCCURRENCE_SCHEMA), rejects, {reason: 1})
