@@ -26,6 +26,11 @@ class WarehouseResource(ConfigurableResource):
         return self.root / "lake"
 
     @property
+    def state(self) -> Path:
+        """Work queues (the request IDs still to fetch per day)."""
+        return self.root / "state"
+
+    @property
     def duckdb_path(self) -> Path:
         return self.root / "fingerprint.duckdb"
 

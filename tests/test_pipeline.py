@@ -150,3 +150,56 @@ def test_the_sensor_requests_the_days_of_new_or_grown_log_files(world):
     os.utime(grown, (time.time() + 5, time.time() + 5))
     again = log_file_sensor(build_sensor_context(cursor=first.cursor, resources={"app_logs": logs}))
     assert again.run_requests
+
+
+def test_the_secret_key_appears_in_no_log_metadata_or_file(tmp_path, simulator, monkeypatch, capfd):
+    canary = "sk-canary-9f8e7d6c5b4a"
+    sim = simulator(api_key=canary)
+    logs = tmp_path / "logs"
+    write_demo_logs(sim.population, logs, start=DAYS[1], days=1, per_day=15)
+    for k, v in {
+        "FINGERPRINT_SECRET_API_KEY": canary,
+        "FINGERPRINT_API_URL": sim.url,
+        "FINGERPRINT_RATE_LIMIT_RPS": "200",
+        "FPWH_LOG_GLOB": str(logs / "*"),
+        "FPWH_WAREHOUSE_DIR": str(tmp_path / "warehouse"),
+    }.items():
+        monkeypatch.setenv(k, v)
+    instance = DagsterInstance.ephemeral()
+    result = run_day(DAYS[1], instance)
+    assert result.success
+    records = instance.all_logs(result.run_id)
+    assert records and all(canary not in repr(r) for r in records)
+    assert canary not in repr(instance.get_run_by_id(result.run_id))
+    for path in (tmp_path / "warehouse").rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+    out, err = capfd.readouterr()
+    assert canary not in out + err
+
+
+def test_the_demo_command_runs_end_to_end(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.demo",
+            "--days",
+            "1",
+            "--per-day",
+            "20",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--warehouse",
+            str(tmp_path / "warehouse"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sql/queries/daily_overview.sql" in proc.stdout
+    assert "sql/queries/vpn_timezone_mismatch_users.sql" in proc.stdout
+    assert (tmp_path / "warehouse" / "fingerprint.duckdb").is_file()

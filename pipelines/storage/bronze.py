@@ -1,0 +1,217 @@
+"""Bronze: every fetch outcome with its raw response body, append-only, by day; the replay source.
+
+Each fetch batch lands as one new Parquet file `fetches/day=YYYY-MM-DD/part-<utc-ts>-<uuid>.parquet`,
+written under a temp name and renamed, so a killed run loses at most the batch in flight and no reader ever
+sees half a file. Nothing is updated in place: a re-fetch appends a new record and readers pick the winner.
+
+Which record wins for a request ID (`outcomes`): `ok` beats `not_found` beats `failed`, and within the same
+outcome the latest `fetched_at` wins. So `ok` and `not_found` are final (a later `failed` retry never hides
+an earlier success), while a later `ok` does replace an earlier `not_found` (the event became visible).
+
+`compact` merges a day's parts into one file: it renames the merged file in before deleting the parts, so
+a reader may briefly see both; every reader therefore drops duplicate records, identified by
+(request_id, fetched_at, outcome).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from pipelines.api.results import FetchResult
+from pipelines.storage.atomic import fsync_dir, is_temp, remove_stale_temps, replacing
+
+# One declaration per column: its type and its data-dictionary description.
+_COLUMNS: dict[str, tuple[pl.DataType, str]] = {
+    "request_id": (pl.String(), "Fingerprint request ID that was fetched."),
+    "outcome": (pl.String(), "`ok` (event returned), `not_found` (API says it does not exist) or `failed`."),
+    "http_status": (pl.Int32(), "HTTP status of the last attempt; null when no response came back."),
+    "error_code": (pl.String(), "API error code (e.g. `RequestNotFound`) or ours (`timeout`, ...)."),
+    "error_message": (pl.String(), "Human-readable error of the last attempt; null for `ok`."),
+    "attempts": (pl.Int32(), "HTTP attempts made for this outcome, retries included."),
+    "latency_ms": (pl.Float64(), "Wall time spent on this request ID across all attempts, in ms."),
+    "fetched_at": (pl.Datetime("us", "UTC"), "When the outcome was decided (UTC)."),
+    "api_version": (pl.Int8(), "Server API version that answered (3 or 4)."),
+    "method": (pl.String(), "`by_id` (GET /events/<id>) or `search` (events search)."),
+    "body": (pl.Binary(), "Verbatim response bytes for `ok` (replayable into silver); null otherwise."),
+}
+BRONZE_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in _COLUMNS.items()})
+BRONZE_DESCRIPTIONS: dict[str, str] = {name: text for name, (_, text) in _COLUMNS.items()}
+
+OUTCOME_PRECEDENCE = {"ok": 0, "not_found": 1, "failed": 2}
+FINAL_OUTCOMES = ("ok", "not_found")
+RECORD_KEY = ["request_id", "fetched_at", "outcome"]
+META_COLUMNS = [name for name in BRONZE_SCHEMA if name != "body"]
+BODY_COLUMNS = ["request_id", "fetched_at", "api_version", "method", "body"]
+
+_ARROW_SCHEMA = pl.DataFrame(schema=BRONZE_SCHEMA).to_arrow().schema
+# Bodies are unique JSON blobs: dictionaries and min/max statistics on them only bloat the file.
+_WRITE_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": META_COLUMNS,
+    "write_statistics": META_COLUMNS,
+}
+_SNAPSHOT_ATTEMPTS = 5
+
+
+class BronzeBusyError(RuntimeError):
+    """The day's file set kept changing while we tried to read a consistent snapshot of it."""
+
+
+class Bronze:
+    """The bronze store rooted at `<warehouse>/bronze`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.fetches_dir = self.root / "fetches"
+
+    def day_dir(self, day: date) -> Path:
+        return self.fetches_dir / f"day={day.isoformat()}"
+
+    def append(self, day: date, results: Sequence[FetchResult]) -> Path | None:
+        """Land `results` as one new part file of `day`; return it (None when there is nothing to land)."""
+        if not results:
+            return None
+        table = _to_frame(results).to_arrow().cast(_ARROW_SCHEMA)
+        path = self.day_dir(day) / _part_name()
+        with replacing(path) as tmp:
+            pq.write_table(table, tmp, **_WRITE_OPTIONS)
+        return path
+
+    def days(self) -> list[date]:
+        """Days holding at least one part file, oldest first."""
+        if not self.fetches_dir.is_dir():
+            return []
+        found = [d for d in self.fetches_dir.iterdir() if d.name.startswith("day=") and _part_names(d)]
+        return sorted(date.fromisoformat(d.name.removeprefix("day=")) for d in found)
+
+    def all_fetches(self, day: date) -> pl.DataFrame:
+        """Every attempt record of `day` (without bodies), oldest first: the `fetches` table."""
+        with self._snapshot(day) as files:
+            return _records(files.values())
+
+    def outcomes(self, day: date) -> pl.DataFrame:
+        """One row per request ID of `day`: its winning record (see the module docstring), no body."""
+        rank = pl.col("outcome").replace_strict(OUTCOME_PRECEDENCE, return_dtype=pl.Int8)
+        return (
+            self.all_fetches(day)
+            .sort(rank, pl.col("fetched_at"), descending=[False, True])
+            .unique("request_id", keep="first", maintain_order=True)
+            .sort("request_id")
+        )
+
+    def done_ids(self, day: date) -> set[str]:
+        """Request IDs of `day` with a final outcome (`ok`/`not_found`): never fetch these again."""
+        done = self.all_fetches(day).filter(pl.col("outcome").is_in(FINAL_OUTCOMES))
+        return set(done["request_id"].to_list())
+
+    def ok_bodies(self, day: date, batch_rows: int = 20_000) -> Iterator[pl.DataFrame]:
+        """Stream the final `ok` record of each request ID of `day` (BODY_COLUMNS), `batch_rows` at most.
+
+        Memory holds one batch of bodies plus the day's (request_id, fetched_at) keys, whatever the day's
+        volume of bodies.
+        """
+        with self._snapshot(day) as files:
+            ok = _records(files.values()).filter(pl.col("outcome") == "ok")
+            pending = ok.group_by("request_id").agg(pl.col("fetched_at").max())
+            for file in files.values():
+                for batch in file.iter_batches(batch_size=batch_rows, columns=[*BODY_COLUMNS, "outcome"]):
+                    rows = (
+                        pl.from_arrow(batch)
+                        .filter(pl.col("outcome") == "ok")
+                        .join(pending, on=["request_id", "fetched_at"], how="semi")
+                        .unique("request_id", keep="first", maintain_order=True)
+                        .select(BODY_COLUMNS)
+                    )
+                    if rows.height:
+                        pending = pending.join(rows.select("request_id"), on="request_id", how="anti")
+                        yield rows
+
+    def compact(self, day: date, batch_rows: int = 20_000) -> Path | None:
+        """Merge `day`'s part files into one, keeping every distinct record; return it (None if no parts).
+
+        The merged file is renamed in before the parts are deleted; readers drop the overlap meanwhile.
+        """
+        folder = self.day_dir(day)
+        remove_stale_temps(folder)
+        with self._snapshot(day) as files:
+            if len(files) <= 1:
+                return next((folder / name for name in files), None)
+            merged = folder / _part_name()
+            with replacing(merged) as tmp, pq.ParquetWriter(tmp, _ARROW_SCHEMA, **_WRITE_OPTIONS) as writer:
+                _copy_distinct(files.values(), writer, batch_rows)
+        for name in files:
+            (folder / name).unlink(missing_ok=True)
+        fsync_dir(folder)
+        return merged
+
+    @contextlib.contextmanager
+    def _snapshot(self, day: date) -> Iterator[dict[str, pq.ParquetFile]]:
+        """Open every part file of `day` as one consistent set (name -> file), held open while in use.
+
+        Listing, opening and listing again: if a file appeared meanwhile (a compaction's merged file may
+        replace parts we missed) we start over; once open, deleting a part no longer affects us.
+        """
+        folder = self.day_dir(day)
+        for _ in range(_SNAPSHOT_ATTEMPTS):
+            with contextlib.ExitStack() as stack:
+                names = _part_names(folder)
+                try:
+                    handles = [stack.enter_context(open(folder / name, "rb")) for name in names]
+                except FileNotFoundError:
+                    continue
+                if set(_part_names(folder)) <= set(names):
+                    yield {name: pq.ParquetFile(h) for name, h in zip(names, handles, strict=True)}
+                    return
+        raise BronzeBusyError(f"bronze files of {day} kept changing while reading {folder}; retry the read")
+
+
+def _to_frame(results: Sequence[FetchResult]) -> pl.DataFrame:
+    naive = [r.request_id for r in results if r.fetched_at.tzinfo is None]
+    if naive:
+        raise ValueError(f"fetched_at must be timezone-aware (UTC); naive for request IDs {naive[:5]}")
+    columns = {name: [getattr(r, name) for r in results] for name in BRONZE_SCHEMA}
+    return pl.DataFrame(columns, schema=BRONZE_SCHEMA)
+
+
+def _records(files: Iterable[pq.ParquetFile]) -> pl.DataFrame:
+    """Every distinct record of `files` without bodies, oldest first."""
+    frames = [pl.from_arrow(f.read(columns=META_COLUMNS)) for f in files]
+    records = pl.concat(frames) if frames else pl.DataFrame(schema=_meta_schema())
+    return records.unique(RECORD_KEY, keep="first").sort("fetched_at", "request_id")
+
+
+def _copy_distinct(files: Iterable[pq.ParquetFile], writer: pq.ParquetWriter, batch_rows: int) -> None:
+    seen = pl.DataFrame(schema={k: BRONZE_SCHEMA[k] for k in RECORD_KEY})
+    for file in files:
+        for batch in file.iter_batches(batch_size=batch_rows):
+            rows = pl.from_arrow(batch).unique(RECORD_KEY, keep="first", maintain_order=True)
+            rows = rows.join(seen, on=RECORD_KEY, how="anti")
+            writer.write_table(rows.to_arrow().cast(_ARROW_SCHEMA), row_group_size=batch_rows)
+            seen = pl.concat([seen, rows.select(RECORD_KEY)])
+
+
+def _part_name() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"part-{stamp}-{uuid.uuid4().hex}.parquet"
+
+
+def _part_names(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name.startswith("part-") and p.name.endswith(".parquet") and not is_temp(p)
+    )
+
+
+def _meta_schema() -> pl.Schema:
+    return pl.Schema({name: BRONZE_SCHEMA[name] for name in META_COLUMNS})
