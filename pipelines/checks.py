@@ -75,37 +75,27 @@ def events_request_ids_are_unique(
 ) -> AssetCheckResult:
     events = read_table(warehouse.lake, "events", [partition_day(context.partition_key)])
     duplicates = events.height - events["request_id"].n_unique() if events.height else 0
-    return AssetCheckResult(
-        passed=duplicates == 0, metadata={"rows": events.height, "duplicates": duplicates}
-    )
+    return AssetCheckResult(passed=duplicates == 0, metadata={"rows": events.height, "duplicates": duplicates})
 
 
 @asset_check(asset=EVENTS, description="visitor_id present whenever identification succeeded")
-def events_have_visitor_ids(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
+def events_have_visitor_ids(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     day = partition_day(context.partition_key)
     events = read_table(warehouse.lake, "events", [day])
     errors = read_table(warehouse.lake, "product_errors", [day])
     failed_ids = (
-        set(errors.filter(pl.col("product") == "identification")["request_id"].to_list())
-        if errors.height
-        else set()
+        set(errors.filter(pl.col("product") == "identification")["request_id"].to_list()) if errors.height else set()
     )
     missing = (
         events.filter(pl.col("visitor_id").is_null() & ~pl.col("request_id").is_in(list(failed_ids))).height
         if events.height
         else 0
     )
-    return AssetCheckResult(
-        passed=missing == 0, metadata={"rows": events.height, "missing_visitor_id": missing}
-    )
+    return AssetCheckResult(passed=missing == 0, metadata={"rows": events.height, "missing_visitor_id": missing})
 
 
 @asset_check(asset=EVENTS, description="the API sent no field the catalog does not know")
-def no_unknown_api_fields(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
+def no_unknown_api_fields(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     unknown = read_table(warehouse.lake, "unknown_fields", [partition_day(context.partition_key)])
     paths = dict(unknown.select("json_path", "occurrences").iter_rows()) if unknown.height else {}
     return AssetCheckResult(

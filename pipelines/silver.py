@@ -64,9 +64,7 @@ def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int
     report = SilverReport(rows=dict.fromkeys(SILVER_TABLES, 0))
     with _PartitionWriters(lake_root, day, SILVER_TABLES).committing() as out:
         for batch in bronze.ok_bodies(day, batch_rows=batch_rows):
-            result = flatten(
-                batch["request_id"].to_list(), batch["body"].to_list(), batch["api_version"].to_list()
-            )
+            result = flatten(batch["request_id"].to_list(), batch["body"].to_list(), batch["api_version"].to_list())
             for name, df in [*result.tables.items(), ("quarantine", result.quarantine)]:
                 out.write(name, df)
                 report.rows[name] += df.height

@@ -33,9 +33,7 @@ def _catalog_tables() -> list[WarehouseTable]:
     out = []
     for t in TABLES:
         described = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
-        out.append(
-            WarehouseTable(t.name, t.description, t.schema, {c.name: c.description for c in described})
-        )
+        out.append(WarehouseTable(t.name, t.description, t.schema, {c.name: c.description for c in described}))
     return out
 
 

@@ -99,6 +99,8 @@ def test_a_run_killed_mid_fetch_resumes_without_refetching_what_landed(world, si
     monkeypatch.setenv("FINGERPRINT_API_URL", slow.url)
     monkeypatch.setenv("FPWH_FETCH_CONCURRENCY", "2")
     day = DAYS[1].isoformat()
+    dagster_home = warehouse.parent / "dagster_home"
+    dagster_home.mkdir()
     command = [
         sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
         "--select", "*", "--partition", day,
@@ -106,7 +108,7 @@ def test_a_run_killed_mid_fetch_resumes_without_refetching_what_landed(world, si
     proc = subprocess.Popen(
         command,
         cwd=REPO,
-        env={**os.environ},
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -30,9 +30,7 @@ def duckdb_warehouse(context: AssetExecutionContext, warehouse: WarehouseResourc
             name: con.execute(f"SELECT count(*) FROM {name} WHERE day = ?", [day]).fetchall()[0][0]
             for name in schemas()
         }
-    return MaterializeResult(
-        metadata={"path": MetadataValue.path(str(path)), "rows_for_day": MetadataValue.json(rows)}
-    )
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(path)), "rows_for_day": MetadataValue.json(rows)})
 
 
 @asset(group_name="analytics", partitions_def=daily, deps=[duckdb_warehouse], kinds={"duckdb"})
