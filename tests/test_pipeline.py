@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import (
+    AssetSelection,
+    DagsterInstance,
+    Definitions,
+    build_schedule_context,
+    build_sensor_context,
+    define_asset_job,
+)
 
 from pipelines.config import PipelineEnv
 from pipelines.definitions import build_definitions
@@ -46,9 +54,11 @@ def world(tmp_path, simulator, monkeypatch):
     return sim, tmp_path / "warehouse", env
 
 
-def run_day(day, instance=None):
+def run_day(day, instance=None, raise_on_error=True):
     job = build_definitions(PipelineEnv.from_env()).resolve_job_def("daily_warehouse")
-    return job.execute_in_process(partition_key=day.isoformat(), instance=instance or DagsterInstance.ephemeral())
+    return job.execute_in_process(
+        partition_key=day.isoformat(), instance=instance or DagsterInstance.ephemeral(), raise_on_error=raise_on_error
+    )
 
 
 def event_calls(sim) -> int:
@@ -75,10 +85,11 @@ def test_two_partitions_materialize_into_the_warehouse_and_every_check_passes(wo
         assert all(c.passed for c in checks if c.check_name != "no_unknown_api_fields")
     per_day = dict(query(warehouse, "SELECT day, count(*) FROM events GROUP BY day ORDER BY day"))
     assert set(per_day) == set(DAYS) and all(n > 20 for n in per_day.values())
-    joined = query(
+    ok, with_visitor = query(
         warehouse, "SELECT count(*), count(visitor_id) FROM app_requests_enriched WHERE fetch_outcome = 'ok'"
     )[0]
-    assert joined[0] == joined[1] > 0
+    failed_identification = query(warehouse, "SELECT count(*) FROM product_errors WHERE product = 'identification'")
+    assert ok > 0 and ok - with_visitor <= 2 * failed_identification[0][0]  # an occurrence may repeat an event
     assert query(warehouse, "SELECT count(*) FROM fetches_latest WHERE outcome = 'not_found'")[0][0] >= 0
 
 
@@ -205,3 +216,31 @@ def test_the_demo_command_runs_end_to_end(tmp_path):
     assert "sql/queries/daily_overview.sql" in proc.stdout
     assert "sql/queries/vpn_timezone_mismatch_users.sql" in proc.stdout
     assert (tmp_path / "warehouse" / "fingerprint.duckdb").is_file()
+
+
+def test_group_silver_rebuilds_the_tables_from_bronze_without_any_api_call(world):
+    sim, warehouse, _ = world
+    assert run_day(DAYS[0]).success
+    events_before = query(warehouse, "SELECT count(*), count(DISTINCT visitor_id) FROM events")[0]
+    calls = event_calls(sim)
+    shutil.rmtree(warehouse / "lake" / "events")
+    defs = build_definitions(PipelineEnv.from_env())
+    silver = define_asset_job("rebuild_silver", selection=AssetSelection.groups("silver", "warehouse"))
+    job = Definitions.merge(defs, Definitions(jobs=[silver])).resolve_job_def("rebuild_silver")
+    assert job.execute_in_process(partition_key=DAYS[0].isoformat(), instance=DagsterInstance.ephemeral()).success
+    assert event_calls(sim) == calls
+    assert query(warehouse, "SELECT count(*), count(DISTINCT visitor_id) FROM events")[0] == events_before
+
+
+def test_a_failed_fetch_rate_above_the_threshold_blocks_the_silver_tables(tmp_path, simulator, monkeypatch, world):
+    _, warehouse, _ = world
+    broken = simulator(fail_5xx_rate=1.0)
+    monkeypatch.setenv("FINGERPRINT_API_URL", broken.url)
+    monkeypatch.setenv("FPWH_FETCH_MAX_ATTEMPTS", "1")
+    result = run_day(DAYS[0], raise_on_error=False)
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks["failed_fetch_rate_below_threshold"] is False
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "raw_events" in materialized
+    assert "events" not in materialized and "duckdb_warehouse" not in materialized
+    assert not (warehouse / "lake" / "events").exists()

@@ -1,0 +1,113 @@
+"""Command line: `python -m simulator [options]` serves the API; `python -m simulator write-log ...` writes logs.
+
+The serve options are generated from `SimulatorConfig`'s fields (`--rps-limit 5`, `--retention-days none`), so a
+new knob is a new option without touching this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import signal
+import sys
+import threading
+import typing
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from simulator.applog import write_demo_logs
+from simulator.config import TRUNCATE_MODES, SimulatorConfig
+from simulator.population import Population
+from simulator.server import start
+
+_NONE_WORDS = ("none", "off", "null")
+
+
+def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() in _NONE_WORDS else convert(text)
+
+    parse.__name__ = convert.__name__  # argparse names the type in its error messages
+    return parse
+
+
+def _converter(hint: Any) -> Callable[[str], Any]:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    return _optional(base) if args else base
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="Serve a simulated Fingerprint Server API v3 until interrupted. "
+        "Subcommand: `write-log` writes demo application logs (see `python -m simulator write-log -h`).",
+    )
+    hints = typing.get_type_hints(SimulatorConfig)
+    for f in dataclasses.fields(SimulatorConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if hints[f.name] is bool:
+            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+            continue
+        choices = TRUNCATE_MODES if f.name == "truncate_mode" else None
+        parser.add_argument(
+            flag,
+            type=_converter(hints[f.name]),
+            default=f.default,
+            choices=choices,
+            help=f"{f.metadata['help']} (default: {f.default})",
+        )
+    return parser
+
+
+def log_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m simulator write-log", description=write_demo_logs.__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    parser.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--per-day", type=int, default=300, help="log lines per day (before dirt and retries)")
+    parser.add_argument("--seed", type=int, default=1, help="must match the simulator's --seed")
+    parser.add_argument("--events-per-day", type=int, default=2000, help="must match the simulator's")
+    parser.add_argument("--now-ms", type=int, default=None, help="leave out events after this instant")
+    return parser
+
+
+def serve(argv: Sequence[str]) -> int:
+    parser = serve_parser()
+    try:
+        config = SimulatorConfig(**vars(parser.parse_args(argv)))
+    except ValueError as exc:
+        parser.error(str(exc))
+    handle = start(config)
+    print(f"Fingerprint Server API simulator listening on {handle.url} (seed {config.seed})", flush=True)
+    print(f"  curl -H 'Auth-API-Key: {handle.api_key}' {handle.url}/events/<request_id>", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the documented way to stop
+        stopped.wait()
+    handle.stop()
+    return 0
+
+
+def write_log(argv: Sequence[str]) -> int:
+    a = log_parser().parse_args(argv)
+    paths = write_demo_logs(Population(a.seed, a.events_per_day), a.out, a.start, a.days, a.per_day, a.now_ms)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "write-log":
+        return write_log(args[1:])
+    if args and args[0] == "serve":
+        args = args[1:]
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""The HTTP face of the simulator: Server API v3 `GET /events/{request_id}` plus a small control API.
+
+Behaviour a client can observe, in the order the handler applies it to an API request:
+1. `latency_ms` of artificial delay, then a seeded fault draw: drop the connection, answer 500/502/503, or mark
+   a 200 for truncation (`simulator.faults`).
+2. Authentication: header `Auth-API-Key` or query `api_key`; missing → 403 `TokenRequired`, wrong → 403
+   `TokenNotFound` (bodies as in examples/v3/errors).
+3. Rate limit (`rps_limit`): 429 + `Retry-After: 1` + `TooManyRequests`, or for a share of event requests the
+   documented in-200 throttle body.
+4. `recorded_dir` bodies, served verbatim for their IDs (even IDs of a legacy or broken form, and at any age).
+5. 400 `RequestCannotBeParsed` "invalid request id" for an ID that is not `^\\d{13}\\.[A-Za-z0-9]{6}$`. The v3
+   schema declares no 400 for this operation (API.md 17.3); we answer 400 as v4 does, because a client must
+   treat it as permanent either way.
+6. 404 `RequestNotFound` for IDs never issued, outside `retention_days`, or later than the simulator clock.
+7. 200 with the generated v3 event.
+
+Control endpoints (never delayed, faulted, throttled or counted): `GET /_simulator/stats`, `POST
+/_simulator/reset`. Everything else is a plain-text 404.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
+
+from simulator.config import SimulatorConfig
+from simulator.faults import DROP, SERVER_ERROR, THROTTLED_IN_200, TOO_MANY_REQUESTS, TRUNCATE, Faults
+from simulator.population import Population
+from simulator.recorded import index_recorded
+
+__all__ = ["SimulatorConfig", "SimulatorHandle", "start"]
+
+DAY_MS = 86_400_000
+JSON = "application/json"
+
+
+def _error(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+TOKEN_REQUIRED = _error("TokenRequired", "secret key is required")
+TOKEN_NOT_FOUND = _error("TokenNotFound", "secret key is not found")
+REQUEST_NOT_FOUND = _error("RequestNotFound", "request id is not found")
+INVALID_REQUEST_ID = _error("RequestCannotBeParsed", "invalid request id")
+
+
+class Stats:
+    """Request counters, readable over HTTP so a test can prove from outside that no API call was made."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.total = 0
+            self.by_kind: Counter[str] = Counter({"event": 0, "search": 0})
+            self.by_status: Counter[str] = Counter()
+            self.throttled = 0
+            self.throttled_in_200 = 0
+            self.faults: Counter[str] = Counter({DROP: 0, SERVER_ERROR: 0, TRUNCATE: 0})
+
+    def request(self, kind: str) -> None:
+        with self._lock:
+            self.total += 1
+            self.by_kind[kind] += 1
+
+    def answered(self, status: int | None, fault: str | None = None, throttled: bool = False) -> None:
+        with self._lock:
+            if status is not None:
+                self.by_status[str(status)] += 1
+            if fault is not None:
+                self.faults[fault] += 1
+            if throttled:
+                self.throttled += 1
+                self.throttled_in_200 += status == 200
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": self.total,
+                "by_kind": dict(self.by_kind),
+                "by_status": dict(sorted(self.by_status.items())),
+                "throttled": self.throttled,
+                "throttled_in_200": self.throttled_in_200,
+                "faults": dict(self.faults),
+            }
+
+
+class _State:
+    """Everything a request handler needs, shared by the handler threads of one server."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.population = Population(config.seed, config.events_per_day)
+        self.faults = Faults(config)
+        self.stats = Stats()
+        self.recorded = index_recorded(config.recorded_dir) if config.recorded_dir else {}
+
+    def now_ms(self) -> int:
+        return self.config.now_ms if self.config.now_ms is not None else int(time.time() * 1000)
+
+    def event_answer(self, request_id: str) -> tuple[int, bytes]:
+        """Steps 4-7 of the module docstring for one request ID."""
+        recorded = self.recorded.get(request_id)
+        if recorded is not None:
+            return 200, recorded
+        population = self.population
+        if not population.is_well_formed(request_id):
+            return 400, INVALID_REQUEST_ID
+        if not population.exists(request_id):
+            return 404, REQUEST_NOT_FOUND
+        ts, now, retention = population.timestamp_ms(request_id), self.now_ms(), self.config.retention_days
+        if ts > now or (retention is not None and ts < now - retention * DAY_MS):
+            return 404, REQUEST_NOT_FOUND
+        return 200, orjson.dumps(population.event_v3(request_id))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: Nagle + delayed ACK would add 40 ms
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def version_string(self) -> str:
+        return "fp-simulator"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.state.config.log_requests:
+            super().log_message(format, *args)
+
+    # --- routing --------------------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:
+        self._guarded(self._post)
+
+    def _guarded(self, handle: Any) -> None:
+        """Report a simulator bug as a 500 naming it, instead of an unexplained dropped connection."""
+        try:
+            handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            self._send(500, _error("Failed", f"simulator bug: {type(exc).__name__}: {exc}"))
+
+    def _get(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/_simulator/stats":
+            self._send(200, orjson.dumps(self.server.state.stats.snapshot()))
+        elif url.path == "/events/search":
+            self._api("search", url.query, None)
+        elif url.path.startswith("/events/") and url.path.count("/") == 2:
+            self._api("event", url.query, unquote(url.path[len("/events/") :]))
+        else:
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def _post(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if urlsplit(self.path).path == "/_simulator/reset":
+            self.server.state.stats.reset()
+            self._send(200, orjson.dumps({"reset": True}))
+        else:
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    # --- the API pipeline -----------------------------------------------------------------------------------
+    def _api(self, kind: str, query: str, request_id: str | None) -> None:
+        state = self.server.state
+        state.stats.request(kind)
+        if state.config.latency_ms:
+            time.sleep(state.config.latency_ms / 1000)
+        fault, server_error = state.faults.draw()
+        if fault == DROP:
+            state.stats.answered(None, DROP)
+            self.close_connection = True
+            return
+        if server_error is not None:
+            headers = {"Retry-After": server_error.retry_after} if server_error.retry_after else {}
+            self._send(server_error.status, server_error.body, server_error.content_type, headers)
+            state.stats.answered(server_error.status, SERVER_ERROR)
+            return
+        denied = self._auth_error(query)
+        if denied is not None:
+            self._answer(403, denied)
+            return
+        if state.faults.over_limit():
+            if kind == "event" and state.faults.throttle_in_200():
+                self._answer(200, THROTTLED_IN_200, throttled=True)
+            else:
+                self._answer(429, TOO_MANY_REQUESTS, {"Retry-After": "1"}, throttled=True)
+            return
+        if request_id is None:  # search is served by a later version of the simulator
+            self._answer(404, b"404 page not found\n", content_type="text/plain; charset=utf-8")
+            return
+        status, body = state.event_answer(request_id)
+        if fault == TRUNCATE and status == 200:
+            self._send_truncated(body)
+            state.stats.answered(200, TRUNCATE)
+            return
+        self._answer(status, body)
+
+    def _auth_error(self, query: str) -> bytes | None:
+        key = self.headers.get("Auth-API-Key") or (parse_qs(query).get("api_key") or [""])[0]
+        if not key:
+            return TOKEN_REQUIRED
+        return None if key == self.server.state.config.api_key else TOKEN_NOT_FOUND
+
+    # --- writing --------------------------------------------------------------------------------------------
+    def _answer(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        throttled: bool = False,
+        content_type: str = JSON,
+    ) -> None:
+        self._send(status, body, content_type, headers or {})
+        self.server.state.stats.answered(status, throttled=throttled)
+
+    def _send(self, status: int, body: bytes, content_type: str = JSON, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_truncated(self, body: bytes) -> None:
+        """A proxy losing its upstream mid-body (short-body) or a complete message with half a JSON (cut-json)."""
+        half = body[: len(body) // 2]
+        if self.server.state.config.truncate_mode == "cut-json":
+            self._send(200, half)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(half)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not stall stop()
+    allow_reuse_address = True
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.state = _State(config)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__((config.host, config.port), _Handler)
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        with self._connections_lock:
+            (self._connections.add if open_ else self._connections.discard)(connection)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class SimulatorHandle:
+    """A running simulator: its URL and key, its population, its counters; `stop()` or use as a context manager."""
+
+    def __init__(self, server: _Server, thread: threading.Thread) -> None:
+        self._server, self._thread = server, thread
+        self.config: SimulatorConfig = server.state.config
+        host, port = server.server_address[:2]
+        self.port: int = port
+        self.url = f"http://{host}:{port}"
+        self.api_key = self.config.api_key
+        self.population: Population = server.state.population
+
+    def stats(self) -> dict[str, Any]:
+        """The same counters as `GET /_simulator/stats`."""
+        return self._server.state.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._server.state.stats.reset()
+
+    def stop(self) -> None:
+        """Stop serving, close open keep-alive connections and release the port; idempotent."""
+        if not self._thread.is_alive():
+            return
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SimulatorHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"SimulatorHandle(url={self.url!r}, seed={self.config.seed})"
+
+
+def start(config: SimulatorConfig | None = None) -> SimulatorHandle:
+    """Start a simulator in a daemon thread and return once it accepts connections."""
+    server = _Server(config or SimulatorConfig())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.name = f"fp-simulator:{server.server_address[1]}"
+    thread.start()
+    return SimulatorHandle(server, thread)
