@@ -1,0 +1,132 @@
+"""The shared token bucket: one key's budget holds across threads and processes, pauses are shared."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pipelines.api.ratelimit import FileTokenBucket, Unlimited, limiter_for
+from pipelines.api.settings import ClientSettings, Secret
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Each worker process takes tokens from the shared bucket with two threads until `end` and prints when.
+_WORKER = """
+import sys, threading, time
+from pipelines.api.ratelimit import FileTokenBucket
+path, rate, burst, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(float, sys.argv[4:6])
+bucket = FileTokenBucket(path, rate=rate, burst=burst)
+stamps = []
+def take():
+    while True:
+        bucket.acquire()
+        now = time.time()
+        if now >= end:
+            return
+        stamps.append(now)
+time.sleep(max(0.0, start - time.time()))
+threads = [threading.Thread(target=take) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("\\n".join(repr(s) for s in stamps))
+"""
+
+
+def _most_in_any_window(stamps: list[float], width: float) -> int:
+    stamps = sorted(stamps)
+    return max((sum(1 for s in stamps[i:] if s < t + width) for i, t in enumerate(stamps)), default=0)
+
+
+def test_two_processes_sharing_a_key_never_exceed_its_rate_together(tmp_path: Path) -> None:
+    rate, burst, duration = 20.0, 2.0, 2.0
+    path = tmp_path / "bucket"
+    start = time.time() + 1.0  # both interpreters are up before the clock starts
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(path), str(rate), str(burst), str(start), str(start + duration)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    per_process = [[float(line) for line in w.communicate(timeout=30)[0].split()] for w in workers]
+    stamps = [s for process in per_process for s in process]
+
+    assert all(len(process) > 5 for process in per_process), "both processes got a share"
+    assert len(stamps) <= burst + rate * duration + 1
+    assert len(stamps) >= 0.85 * rate * duration
+    for width in (0.25, 0.5, 1.0):
+        assert _most_in_any_window(stamps, width) <= burst + rate * width + 1
+
+
+def test_a_fresh_bucket_allows_its_burst_then_the_rate(tmp_path: Path) -> None:
+    bucket = FileTokenBucket(tmp_path / "bucket", rate=5.0, burst=15.0)
+    started = time.monotonic()
+    for _ in range(15):
+        bucket.acquire()
+    burst_took = time.monotonic() - started
+    bucket.acquire()
+    sixteenth_took = time.monotonic() - started - burst_took
+
+    assert burst_took < 0.1
+    assert 0.15 <= sixteenth_took < 0.35  # one token per 1/5 s
+
+
+def test_a_pause_from_one_holder_blocks_the_others_and_the_budget_restarts_empty(tmp_path: Path) -> None:
+    # two buckets on one file are two open file descriptions: flock treats them like two processes
+    first = FileTokenBucket(tmp_path / "bucket", rate=10.0, burst=30.0)
+    second = FileTokenBucket(tmp_path / "bucket", rate=10.0, burst=30.0)
+    first.penalize(0.4)
+    started = time.monotonic()
+    second.acquire()
+    second.acquire()
+    elapsed = time.monotonic() - started
+
+    assert 0.4 + 0.1 - 0.03 <= elapsed < 0.8  # the pause, then one token per 1/10 s, no burst
+
+
+def test_acquire_gives_up_when_the_run_stops(tmp_path: Path) -> None:
+    bucket = FileTokenBucket(tmp_path / "bucket", rate=1.0, burst=1.0)
+    bucket.penalize(30)
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    started = time.monotonic()
+
+    assert bucket.acquire(stop) is False
+    assert time.monotonic() - started < 1.0
+
+
+def test_the_bucket_file_is_named_by_the_key_fingerprint_and_never_holds_the_key(tmp_path: Path) -> None:
+    key = "sk-ratelimit-test-secret"
+    limiter = limiter_for(ClientSettings(api_key=Secret(key), rate_limit_rps=5, rate_limit_dir=str(tmp_path)))
+    limiter.acquire()
+    limiter.close()
+
+    (bucket_file,) = tmp_path.iterdir()
+    assert bucket_file.name == f"{Secret(key).fingerprint()}.bucket"
+    assert key.encode() not in bucket_file.read_bytes()
+
+
+def test_no_rate_limit_means_no_waiting_and_no_file(tmp_path: Path) -> None:
+    for rate in (0.0, -1.0, float("inf")):
+        limiter = limiter_for(ClientSettings(api_key=Secret("k"), rate_limit_rps=rate, rate_limit_dir=str(tmp_path)))
+        started = time.monotonic()
+        for _ in range(100_000):
+            limiter.acquire()
+
+        assert isinstance(limiter, Unlimited)
+        assert time.monotonic() - started < 1.0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unlimited_limiter_still_honours_a_pause_within_the_process() -> None:
+    limiter = Unlimited()
+    limiter.penalize(0.2)
+    started = time.monotonic()
+    limiter.acquire()
+
+    assert time.monotonic() - started >= 0.19
