@@ -129,9 +129,13 @@ def throttled(rps: float, client_rps: float, seconds: float, concurrency: int, l
     attempts = sum(r.attempts for _, r in done)
     print(f"[2] throttled: simulator limit {rps:g} req/s (burst {burst}), client limiter {client_rps:g} req/s")
     print(f"    {n} requests in {wall:.1f} s (concurrency {concurrency}, {latency_ms:g} ms latency)")
-    print(f"    sustained {sustained:.2f} req/s after {skip:.1f} s; ratio to limit {sustained / rps:.3f} (target 0.9-1.1)")
+    print(
+        f"    sustained {sustained:.2f} req/s after {skip:.1f} s; ratio to limit {sustained / rps:.3f} (target 0.9-1.1)"
+    )
     print(f"    overall {n / wall:.2f} req/s; net of the opening burst {(n - burst) / wall / rps:.3f} of the limit")
-    print(f"    429 answers {server['by_status'].get('429', 0)} ({server['by_status'].get('429', 0) / n:.3f} per request)")
+    print(
+        f"    429 answers {server['by_status'].get('429', 0)} ({server['by_status'].get('429', 0) / n:.3f} per request)"
+    )
     print(f"    attempts per request {attempts / n:.3f}; client CPU per request {cpu / n * 1e6:.0f} us")
     print(f"    lost/not ok {lost(ids, done)} (target 0)")
 

@@ -44,6 +44,7 @@ class PipelineEnv:
             "FINGERPRINT_API_URL": "api_url",
             "FINGERPRINT_API_VERSION": "api_version",
             "FINGERPRINT_RATE_LIMIT_RPS": "rate_limit_rps",
+            "FINGERPRINT_RATE_LIMIT_BURST": "rate_limit_burst",
             "FPWH_FETCH_CONCURRENCY": "concurrency",
             "FPWH_FETCH_TIMEOUT_S": "timeout_s",
             "FPWH_FETCH_MAX_ATTEMPTS": "max_attempts",

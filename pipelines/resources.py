@@ -56,6 +56,7 @@ class FingerprintApiResource(ConfigurableResource):
     api_url: str | None = None
     api_version: int = 3
     rate_limit_rps: float = 5.0
+    rate_limit_burst: float | None = None
     concurrency: int = 8
     timeout_s: float = 10.0
     max_attempts: int = 6
@@ -68,6 +69,7 @@ class FingerprintApiResource(ConfigurableResource):
             api_url=self.api_url,
             api_version=self.api_version,
             rate_limit_rps=self.rate_limit_rps,
+            burst=self.rate_limit_burst,
             concurrency=self.concurrency,
             timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,

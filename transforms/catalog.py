@@ -173,9 +173,7 @@ _IDENTIFICATION = (
     col("confidence_comment", "string", ID + "confidence.comment", "Confidence comment, if any."),
     col("first_seen_at", "timestamp", ID + "firstSeenAt.subscription", "Visitor first seen (workspace)."),
     col("first_seen_at_global", "timestamp", ID + "firstSeenAt.global", "Visitor first seen (global)."),
-    col(
-        "last_seen_at", "timestamp", ID + "lastSeenAt.subscription", "Previous visit (workspace); null first."
-    ),
+    col("last_seen_at", "timestamp", ID + "lastSeenAt.subscription", "Previous visit (workspace); null first."),
     col("last_seen_at_global", "timestamp", ID + "lastSeenAt.global", "Previous visit (global); null first."),
     col("url", "string", ID + "url", "Page URL of the identification request (not re-encoded)."),
     col("ip", "string", ID + "ip", "Client IP address (v4 or v6 text)."),
@@ -186,9 +184,7 @@ _IDENTIFICATION = (
     col("environment_id", "string", ID + "environmentId", "Fingerprint environment ID."),
     col("identification_incognito", "bool", ID + "incognito", "Incognito flag inside identification."),
     col("browser_name", "string", ID + "browserDetails.browserName", "Browser name."),
-    col(
-        "browser_major_version", "string", ID + "browserDetails.browserMajorVersion", "Browser major version."
-    ),
+    col("browser_major_version", "string", ID + "browserDetails.browserMajorVersion", "Browser major version."),
     col("browser_full_version", "string", ID + "browserDetails.browserFullVersion", "Browser full version."),
     col("os", "string", ID + "browserDetails.os", "Operating system."),
     col("os_version", "string", ID + "browserDetails.osVersion", "Operating system version."),
@@ -221,9 +217,7 @@ _SMART_SIGNALS = (
         "Requests yesterday.",
     ),
     col("ip_blocklist_email_spam", "bool", "products.ipBlocklist.data.details.emailSpam", "IP sends spam."),
-    col(
-        "ip_blocklist_attack_source", "bool", "products.ipBlocklist.data.details.attackSource", "IP attacks."
-    ),
+    col("ip_blocklist_attack_source", "bool", "products.ipBlocklist.data.details.attackSource", "IP attacks."),
     col("vpn_confidence", "string", "products.vpn.data.confidence", "VPN confidence: low, medium, high."),
     col("vpn_ml_score", "float", "products.vpn.data.mlScore", "Beta: VPN model score 0..1."),
     col("vpn_origin_timezone", "string", "products.vpn.data.originTimezone", "Device's own time zone."),
@@ -239,13 +233,9 @@ _SMART_SIGNALS = (
             ("ml_prediction", "mlPrediction", "VPN method: the ML model predicts a VPN."),
         )
     ),
-    col(
-        "proxy_confidence", "string", "products.proxy.data.confidence", "Proxy confidence: low, medium, high."
-    ),
+    col("proxy_confidence", "string", "products.proxy.data.confidence", "Proxy confidence: low, medium, high."),
     col("proxy_ml_score", "float", "products.proxy.data.mlScore", "Beta: proxy model score 0..1."),
-    col(
-        "proxy_type", "string", "products.proxy.data.details.proxyType", "residential, data_center, unknown."
-    ),
+    col("proxy_type", "string", "products.proxy.data.details.proxyType", "residential, data_center, unknown."),
     col(
         "proxy_last_seen_at",
         "timestamp",
@@ -345,12 +335,8 @@ IP_SUBDIVISIONS = Table(
     ),
     anchors={
         3: (
-            Anchor(
-                "products.ipInfo.data.v4.geolocation.subdivisions[]", (("source", "ip_info_v4"),), "position"
-            ),
-            Anchor(
-                "products.ipInfo.data.v6.geolocation.subdivisions[]", (("source", "ip_info_v6"),), "position"
-            ),
+            Anchor("products.ipInfo.data.v4.geolocation.subdivisions[]", (("source", "ip_info_v4"),), "position"),
+            Anchor("products.ipInfo.data.v6.geolocation.subdivisions[]", (("source", "ip_info_v6"),), "position"),
             Anchor(ID + "ipLocation.subdivisions[]", (("source", "ip_location"),), "position"),
         )
     },
@@ -411,9 +397,7 @@ RAW_DEVICE_ATTRIBUTES = Table(
     ),
     anchors={
         3: (
-            Anchor(
-                "products.rawDeviceAttributes.data.*", (("source", "raw_device_attributes"),), "attribute"
-            ),
+            Anchor("products.rawDeviceAttributes.data.*", (("source", "raw_device_attributes"),), "attribute"),
             Anchor(ID + "components.*", (("source", "components"),), "attribute"),
         )
     },
@@ -484,9 +468,7 @@ def entries() -> Iterator[CatalogEntry]:
                     path = c.v3 if version == 3 else c.v4
                     if path is None:
                         continue
-                    yield CatalogEntry(
-                        version, _join(anchor.path, path), t.name, c.name, str(c.dtype), c.description
-                    )
+                    yield CatalogEntry(version, _join(anchor.path, path), t.name, c.name, str(c.dtype), c.description)
 
 
 def to_json() -> bytes:
@@ -496,9 +478,7 @@ def to_json() -> bytes:
 def to_markdown() -> str:
     lines = ["| api | json_path | table | column | dtype | description |", "|---|---|---|---|---|---|"]
     for e in entries():
-        lines.append(
-            f"| v{e.api_version} | `{e.json_path}` | {e.table} | {e.column} | {e.dtype} | {e.description} |"
-        )
+        lines.append(f"| v{e.api_version} | `{e.json_path}` | {e.table} | {e.column} | {e.dtype} | {e.description} |")
     return "\n".join(lines) + "\n"
 
 

@@ -160,9 +160,7 @@ class _Emitter:
         if node.any is None:
             known = self.fresh("K")
             self.consts[known] = frozenset(node.children)
-            self.line(
-                depth + 1, f"if {var}.keys() - {known}: batch.unknown_keys({var}, {known}, {node.path!r})"
-            )
+            self.line(depth + 1, f"if {var}.keys() - {known}: batch.unknown_keys({var}, {known}, {node.path!r})")
         for key, child in node.children.items():
             value = self.fresh("v")
             self.line(depth + 1, f"{value} = {var}.get({key!r})")

@@ -16,11 +16,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from itertools import islice
+from queue import SimpleQueue
 from typing import Literal
 from urllib.parse import quote
 
@@ -183,27 +184,29 @@ class FingerprintClient:
         window = 2 * self.settings.concurrency
         stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="fp-fetch")
+        finished: SimpleQueue[Future[FetchResult]] = SimpleQueue()  # O(1) per completion, unlike wait()
+        in_flight = 0
         outcomes: Counter[str] = Counter()
-        pending: set[Future[FetchResult]] = set()
         try:
             while True:
-                if not stop.is_set():
-                    pending |= {pool.submit(self._fetch_one, rid, stop) for rid in islice(ids, window - len(pending))}
-                if not pending:
+                for request_id in islice(ids, 0 if stop.is_set() else window - in_flight):
+                    pool.submit(self._fetch_one, request_id, stop).add_done_callback(finished.put)
+                    in_flight += 1
+                if not in_flight:
                     break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                errors = [f.exception() for f in finished if not isinstance(f.exception(), _Cancelled | None)]
-                if errors:
+                future = finished.get()
+                in_flight -= 1
+                error = future.exception()
+                if isinstance(error, _Cancelled):
+                    continue
+                if error is not None:
                     stop.set()
-                for future in finished:
-                    if future.exception() is None:
-                        result = future.result()
-                        outcomes[result.outcome] += 1
-                        if progress is not None:
-                            progress(outcomes.total(), total)
-                        yield result
-                if errors:
-                    raise errors[0]
+                    raise error
+                result = future.result()
+                outcomes[result.outcome] += 1
+                if progress is not None:
+                    progress(outcomes.total(), total)
+                yield result
         finally:
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
