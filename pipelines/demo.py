@@ -29,6 +29,10 @@ concurrency:
 """
 
 
+# Show the run's INFO lines (fetch progress, warnings), not Dagster's step-by-step DEBUG events.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./fpwh demo", description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=3)
@@ -82,7 +86,9 @@ def _materialize(partition_keys: list[str]) -> None:
     instance = DagsterInstance.get()
     for key in partition_keys:
         t0 = time.monotonic()
-        result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=True)
+        result = job.execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=True, run_config=QUIET_CONSOLE
+        )
         status = "success" if result.success else "FAILED"
         print(f"materialized {key}: {status} in {time.monotonic() - t0:.1f} s")
 
@@ -91,7 +97,10 @@ def _print_queries(warehouse: Path) -> None:
     from pipelines.sql import SQL_DIR, first_line, query
     from pipelines.storage.warehouse import connect_read_only
 
-    with pl.Config(tbl_rows=20, tbl_cols=10, fmt_str_lengths=40), connect_read_only(warehouse) as con:
+    with (
+        pl.Config(tbl_rows=20, tbl_cols=12, fmt_str_lengths=40, tbl_width_chars=160),
+        connect_read_only(warehouse) as con,
+    ):
         for name in ("daily_overview", "vpn_timezone_mismatch_users"):
             print(f"\n-- sql/queries/{name}.sql: {first_line(SQL_DIR / 'queries' / f'{name}.sql')}")
             print(con.sql(query(name)).pl())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import traceback
 from collections import Counter
@@ -256,6 +257,23 @@ def test_persistent_faults_fail_after_max_attempts(simulator, tmp_path, faults, 
     assert {r.http_status for r in results} <= status
     assert {r.error_code for r in results} <= codes
     assert sim.stats()["total"] == 15
+
+
+def test_a_connection_failure_is_described_without_the_url_or_the_key(simulator, tmp_path) -> None:
+    sim = simulator()
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    (result,) = fetch_all(sim, tmp_path, event_ids(sim, 1), api_url=closed_url, max_attempts=2)
+
+    assert (result.outcome, result.http_status, result.error_code, result.attempts) == (
+        "failed",
+        None,
+        "connection_error",
+        2,
+    )
+    assert "ConnectionRefusedError" in result.error_message
+    assert closed_url.split("//")[1] not in result.error_message and sim.api_key not in result.error_message
 
 
 def test_a_slow_api_times_out_and_fails_after_max_attempts(simulator, tmp_path) -> None:

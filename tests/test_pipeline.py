@@ -244,3 +244,19 @@ def test_a_failed_fetch_rate_above_the_threshold_blocks_the_silver_tables(tmp_pa
     assert "raw_events" in materialized
     assert "events" not in materialized and "duckdb_warehouse" not in materialized
     assert not (warehouse / "lake" / "events").exists()
+
+
+def test_the_workspace_loads_every_definition_the_ui_shows():
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    defs = build_definitions(PipelineEnv())
+    assert {s.name for s in defs.schedules} == {"nightly"} and {s.name for s in defs.sensors} == {"log_file_sensor"}
+    groups = {spec.group_name for spec in defs.resolve_all_asset_specs()}
+    assert groups == {"ingest", "silver", "warehouse", "analytics"}

@@ -9,6 +9,7 @@ log line, an exception or a result.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import re
@@ -45,6 +46,8 @@ _DAY_MS = 86_400_000
 # throttled answers get a larger budget of their own than transport or server errors.
 _THROTTLE_ATTEMPTS_FACTOR = 4
 _RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
+# requests wraps most transport failures, but http.client and urllib3 errors can still surface raw
+_TRANSPORT_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError)  # OSError: requests' too
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class FingerprintClient:
         IDs are pulled from `request_ids` lazily, a bounded window ahead of the workers, so a huge iterable
         costs no memory and a killed run loses only what is in flight.
         """
+        if isinstance(request_ids, str):
+            raise TypeError("fetch_events takes an iterable of request IDs, not one ID: wrap it in a list")
         total = len(request_ids) if isinstance(request_ids, Sized) else None
         ids = iter(request_ids)
         window = 2 * self.settings.concurrency
@@ -214,44 +219,42 @@ class FingerprintClient:
 
     def _fetch_one(self, request_id: str, stop: threading.Event) -> FetchResult:
         url = self._dialect.event_url(self._base_url, request_id)
-        attempts = throttled = young = 0
+        tries: Counter[_Kind] = Counter()
         latency_ms = 0.0
         while True:
             if not self._limiter.acquire(stop):
                 raise _Cancelled
-            attempts += 1
             attempt = self._attempt(request_id, url)
             latency_ms += attempt.elapsed_ms
-            delay = 0.0
+            tries[attempt.kind] += 1
             if attempt.kind == "fatal":
-                stop.set()
+                stop.set()  # the other workers stop before their next attempt
                 self._log.error("fetch stopped: %s", attempt.error_message)
                 raise FatalApiError.forbidden(attempt.error_code, attempt.error_message)
-            if attempt.kind == "throttled":
-                throttled += 1
-                if throttled < self.settings.max_attempts * _THROTTLE_ATTEMPTS_FACTOR:
-                    pause = attempt.retry_after_s
-                    if not pause:
-                        pause = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** (throttled - 1))
-                    self._log.debug("%s: %s; pausing the key for %.2f s", request_id, attempt.error_message, pause)
-                    self._limiter.penalize(pause)  # every worker of this key waits, not just this one
-                    continue
-            elif attempt.kind == "young_404":
-                young += 1
-                if young <= self._young.retries:
-                    delay = max(1e-3, random.uniform(self._young.min_delay_s, self._young.max_delay_s))
-            elif attempt.kind == "transient" and attempts - throttled - young < self.settings.max_attempts:
-                delay = self._backoff(attempts - throttled - young)
-            if attempt.kind == "final" or not delay:
-                return self._result(request_id, attempt, attempts, latency_ms)
+            delay = self._retry_delay(attempt, tries)
+            if delay is None:
+                return self._result(request_id, attempt, tries.total(), latency_ms)
             self._log.debug("%s: %s; retrying in %.2f s", request_id, attempt.error_message, delay)
             if stop.wait(delay):
                 raise _Cancelled
 
-    def _backoff(self, failures: int) -> float:
-        """Exponential backoff with full jitter."""
-        ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * 2 ** (failures - 1))
-        return random.uniform(0.0, ceiling) or 1e-3
+    def _retry_delay(self, attempt: _Attempt, tries: Counter[_Kind]) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up with this attempt as the result."""
+        s = self.settings
+        if attempt.kind == "throttled":
+            if tries["throttled"] >= s.max_attempts * _THROTTLE_ATTEMPTS_FACTOR:
+                return None
+            pause = attempt.retry_after_s or min(s.backoff_cap_s, s.backoff_base_s * 2 ** (tries["throttled"] - 1))
+            self._limiter.penalize(pause)  # every worker of this key waits, in every process: acquire() does
+            return 0.0
+        if attempt.kind == "young_404":
+            if tries["young_404"] > self._young.retries:
+                return None
+            return max(1e-3, random.uniform(self._young.min_delay_s, self._young.max_delay_s))
+        if attempt.kind == "transient" and tries["transient"] < s.max_attempts:
+            ceiling = min(s.backoff_cap_s, s.backoff_base_s * 2 ** (tries["transient"] - 1))
+            return random.uniform(0.0, ceiling)  # exponential backoff with full jitter
+        return None
 
     def _result(self, request_id: str, attempt: _Attempt, attempts: int, latency_ms: float) -> FetchResult:
         outcome = attempt.outcome
@@ -286,12 +289,12 @@ class FingerprintClient:
                 allow_redirects=False,  # custom auth headers would follow a redirect to any host
                 stream=True,  # read the body separately, so a body cut short still has its status
             )
-        except requests.RequestException as exc:
+        except _TRANSPORT_ERRORS as exc:
             code, message = self._transport_failure(exc)
             return _Attempt("transient", "failed", None, code, message, _ms_since(started))
         try:
             body = response.content
-        except requests.RequestException as exc:
+        except _TRANSPORT_ERRORS as exc:
             response.close()
             code, message = self._transport_failure(exc)
             if code == "connection_error":
@@ -299,10 +302,10 @@ class FingerprintClient:
             return _Attempt("transient", "failed", response.status_code, code, message, _ms_since(started))
         return self._judge(request_id, response.status_code, response.headers, body, _ms_since(started))
 
-    def _transport_failure(self, exc: requests.RequestException) -> tuple[str, str]:
+    def _transport_failure(self, exc: BaseException) -> tuple[str, str]:
         """An error code and a message built from exception types only: requests' texts embed URLs."""
         causes = _causes(exc)
-        if any(isinstance(c, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError) for c in causes):
+        if any(_is_timeout(c) for c in causes):
             return "timeout", f"no response within {self.settings.timeout_s:g} s"
         return "connection_error", "connection failed: " + " / ".join(type(c).__name__ for c in causes)
 
@@ -365,10 +368,12 @@ class FingerprintClient:
             return None, None
         if isinstance(error, dict):
             code, message = error.get("code"), error.get("message")
-            code = str(code) if code is not None else None
         else:
             code, message = None, error
-        return code, self._redact(str(message)[:300]) if message is not None else None
+        return (
+            self._redact(str(code)[:100]) if code is not None else None,
+            self._redact(str(message)[:300]) if message is not None else None,
+        )
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -386,6 +391,13 @@ def _causes(exc: BaseException) -> list[BaseException]:
         inner = [*current.args, getattr(current, "reason", None), current.__cause__]
         todo.extend(i for i in inner if isinstance(i, BaseException))
     return found
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    # urllib3's NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError for old callers' sake
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return False
+    return isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError)
 
 
 def _ms_since(started: float) -> float:
