@@ -21,12 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
 import polars as pl
+
+from transforms.logtime import BAD, TEXT_TIMESTAMP, parse_timestamp, timestamp_from_text
 
 LogFormat = Literal["jsonl", "logfmt", "text"]
 FORMATS: tuple[str, ...] = ("jsonl", "logfmt", "text")
@@ -164,81 +166,6 @@ class _Rules:
 def _rules(options: LogOptions) -> _Rules:
     fields = tuple((f, tuple(f.split(".")) if "." in f else None) for f in options.request_id_fields)
     return _Rules(fields, re.compile(options.request_id_pattern, re.ASCII))
-
-
-class _Bad:
-    """Marks a timestamp that is present but unparseable (None means absent)."""
-
-
-_BAD = _Bad()
-_EPOCH = datetime(1970, 1, 1)
-_NUMERIC = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
-_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
-_CLF = re.compile(
-    r"\[?([0-9]{2})/([A-Za-z]{3})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2})"  # day/Mon/year:hh:mm:ss
-    r"(?:\s*([+-][0-9]{4}))?\]?"
-)
-_TEXT_TIMESTAMP = re.compile(
-    r"(?<![0-9])([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
-    r"(?:Z\b|\s?[+-][0-9]{2}(?::?[0-9]{2})?\b)?)"
-    r"|(\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}(?: [+-][0-9]{4})?\])",
-    re.ASCII,
-)
-
-
-def _parse_timestamp(value: Any) -> datetime | _Bad | None:
-    """A log timestamp as a naive UTC datetime; None if absent (null, ""), `_BAD` if unparseable."""
-    kind = type(value)
-    if kind is str:
-        return _timestamp_from_text(value.strip()) if value else None
-    if kind is int or kind is float:
-        return _from_epoch(value)
-    return None if value is None else _BAD
-
-
-def _timestamp_from_text(text: str) -> datetime | _Bad | None:
-    if not text:
-        return None
-    if text[4:5] != "-":  # not the common ISO 8601 extended form: an epoch number, CLF or ISO basic
-        if _NUMERIC.fullmatch(text):
-            return _from_epoch(float(text) if "." in text else int(text))
-        if "/" in text:
-            return _from_clf(text)
-    try:
-        if text[-1] == "Z":  # the common UTC case, parsed naive to skip a time zone conversion
-            stamp = datetime.fromisoformat(text[:-1])
-            return stamp if stamp.tzinfo is None else _BAD
-        stamp = datetime.fromisoformat(text[:-4] if text.endswith((" UTC", " GMT")) else text)
-        offset = stamp.utcoffset()
-        return stamp if offset is None else (stamp - offset).replace(tzinfo=None)
-    except (ValueError, OverflowError):
-        return _BAD
-
-
-def _from_epoch(number: float) -> datetime | _Bad:
-    size = abs(number)
-    scale = 1_000_000 if size < 1e11 else 1000 if size < 1e14 else 1 if size < 1e17 else 0.001
-    try:
-        return _EPOCH + timedelta(microseconds=round(number * scale))
-    except (OverflowError, ValueError):
-        return _BAD
-
-
-def _from_clf(text: str) -> datetime | _Bad:
-    match = _CLF.fullmatch(text)
-    month = _MONTHS.get(match.group(2).lower()) if match else None
-    if match is None or month is None:
-        return _BAD
-    day, _, year, hour, minute, second, offset = match.groups()
-    try:
-        stamp = datetime(int(year), month, int(day), int(hour), int(minute), int(second))
-        if offset:
-            sign = -1 if offset[0] == "-" else 1
-            stamp -= sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
-    except (ValueError, OverflowError):
-        return _BAD
-    return stamp
 
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
@@ -386,10 +313,10 @@ def _take_timestamp(fields: dict) -> tuple[datetime | None, bool]:
         value = fields.get(key)
         if value is None:
             continue
-        when = _parse_timestamp(value)
+        when = parse_timestamp(value)
         if when is None:
             continue
-        if when is _BAD:
+        if when is BAD:
             return None, True
         del fields[key]
         return when, False
@@ -482,10 +409,10 @@ def _parse_text_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -
         b.reject(line_number, "invalid_request_id", raw)
         return
     when = None
-    stamp = _TEXT_TIMESTAMP.search(text)
+    stamp = TEXT_TIMESTAMP.search(text)
     if stamp is not None:
-        when = _timestamp_from_text(stamp.group(1) or stamp.group(2))
-        if when is _BAD:
+        when = timestamp_from_text(stamp.group(1) or stamp.group(2))
+        if when is BAD:
             when = None
             b.reject(line_number, "bad_timestamp", raw)
     context = orjson.dumps({"message": text})
