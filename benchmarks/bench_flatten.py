@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DAY = date(2026, 11, 24)
 DISTINCT = 20_000
+BATCH = int(os.environ.get("FPWH_BENCH_BATCH", "5000"))  # events per flatten call, as in pipelines.silver
 
 
 def generate(path: Path, n: int) -> None:
@@ -57,7 +59,7 @@ def run_fpwh(src: Path, out: Path) -> int:
     with _PartitionWriters(out / "lake", DAY, tables).committing() as writers, src.open("rb") as bodies:
         ids = src.with_suffix(".ids").open()
         while True:
-            chunk = [line for _, line in zip(range(20_000), bodies, strict=False)]
+            chunk = [line for _, line in zip(range(BATCH), bodies, strict=False)]
             if not chunk:
                 break
             rids = [ids.readline().rstrip("\n") for _ in chunk]

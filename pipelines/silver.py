@@ -59,7 +59,7 @@ class _PartitionWriters:
             yield self
 
 
-def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int = 20_000) -> SilverReport:
+def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int = 5_000) -> SilverReport:
     """Flatten every final `ok` body of `day` into the silver tables and replace their partitions."""
     report = SilverReport(rows=dict.fromkeys(SILVER_TABLES, 0))
     with _PartitionWriters(lake_root, day, SILVER_TABLES).committing() as out:
