@@ -78,7 +78,7 @@ def events_request_ids_are_unique(
     return AssetCheckResult(passed=duplicates == 0, metadata={"rows": events.height, "duplicates": duplicates})
 
 
-@asset_check(asset=EVENTS, description="visitor_id present whenever identification succeeded")
+@asset_check(asset=EVENTS, description="visitor_id present whenever identification succeeded (v3 and v4 rows)")
 def events_have_visitor_ids(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     day = partition_day(context.partition_key)
     events = read_table(warehouse.lake, "events", [day])
@@ -86,11 +86,13 @@ def events_have_visitor_ids(context: AssetCheckExecutionContext, warehouse: Ware
     failed_ids = (
         set(errors.filter(pl.col("product") == "identification")["request_id"].to_list()) if errors.height else set()
     )
-    missing = (
-        events.filter(pl.col("visitor_id").is_null() & ~pl.col("request_id").is_in(list(failed_ids))).height
-        if events.height
-        else 0
+    # v4 has no error rows: a failed (or, for edge events, absent) identification leaves out the whole object,
+    # so there identification succeeded when any other identification field is present
+    v4_identified = pl.col("visitor_found").is_not_null() | pl.col("confidence_score").is_not_null()
+    succeeded = (
+        pl.when(pl.col("api_version") == 4).then(v4_identified).otherwise(~pl.col("request_id").is_in(list(failed_ids)))
     )
+    missing = events.filter(pl.col("visitor_id").is_null() & succeeded).height if events.height else 0
     return AssetCheckResult(passed=missing == 0, metadata={"rows": events.height, "missing_visitor_id": missing})
 
 

@@ -49,5 +49,8 @@ class PipelineEnv:
             "FPWH_FETCH_TIMEOUT_S": "timeout_s",
             "FPWH_FETCH_MAX_ATTEMPTS": "max_attempts",
             "FINGERPRINT_RETENTION_DAYS": "retention_days",
+            "FPWH_FETCH_STRATEGY": "fetch_strategy",
+            "FPWH_SEARCH_KEEP": "search_keep",
+            "FPWH_SEARCH_PAGE_SIZE": "search_page_size",
         }
         return {field: env[name] for name, field in names.items() if env.get(name)}

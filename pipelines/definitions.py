@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from pipelines.assets.analytics import analyst_views, dashboard, dashboard_feeds
 from pipelines.assets.ingest import app_log_occurrences, raw_events, request_ids_to_fetch_queue
 from pipelines.assets.silver import silver_tables
-from pipelines.assets.warehouse import analyst_views, duckdb_warehouse
+from pipelines.assets.warehouse import duckdb_warehouse
 from pipelines.checks import all_checks
 from pipelines.config import PipelineEnv
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
@@ -23,6 +24,8 @@ def build_definitions(env: PipelineEnv | None = None) -> Definitions:
             silver_tables,
             duckdb_warehouse,
             analyst_views,
+            dashboard_feeds,
+            dashboard,
         ],
         asset_checks=all_checks(env.max_failed_rate),
         jobs=[daily_job],

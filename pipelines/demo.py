@@ -1,8 +1,8 @@
 """`./fpwh demo`: the whole warehouse on embedded defaults, end to end, in about a minute.
 
 Starts the bundled Server API simulator, writes a demo application log for the last three complete UTC
-days, materializes every asset of those partitions through Dagster, runs two queries from sql/queries and
-tells the user how to open the Dagster UI and the DuckDB file.
+days, materializes every asset of those partitions through Dagster (the dashboard included), runs two queries
+from sql/queries and tells the user where the dashboard is and how to open the Dagster UI and the DuckDB file.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def _print_next_steps(warehouse: Path, workdir: Path) -> None:
     print(
         f"""
 Next:
+  Open the dashboard:   {(warehouse / "dashboard" / "index.html").as_uri()}   (a static page, works offline)
   Query the warehouse:  .venv/bin/python -c "import duckdb; \\
 print(duckdb.connect('{warehouse}/fingerprint.duckdb', read_only=True).sql('FROM suspicious_requests LIMIT 9'))"
   Open the Dagster UI:  .venv/bin/python -m simulator --port 8787 --seed 1 &   # the API stand-in

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from pipelines.api.client import FingerprintClient
 from pipelines.api.settings import ClientSettings, Secret
@@ -61,6 +62,11 @@ class FingerprintApiResource(ConfigurableResource):
     timeout_s: float = 10.0
     max_attempts: int = 6
     retention_days: int = 30
+    fetch_strategy: str = Field(
+        default="auto", description="by_id, search or auto (the cheaper per day; see pipelines.strategy)"
+    )
+    search_keep: str = Field(default="logged", description="search lands the logged events only, or all")
+    search_page_size: int | None = Field(default=None, description="events per search page (None = the max)")
 
     def client_settings(self, rate_limit_dir: Path) -> ClientSettings:
         return ClientSettings(

@@ -1,8 +1,9 @@
 """Every warehouse table in one registry: its schema and the description of each column.
 
 The catalog's API-derived tables come from `transforms.catalog`; the others (log occurrences, fetch
-outcomes, quarantine, log rejects) from the module that produces them. Publishing, the data dictionary and
-the checks all read this registry, so a table exists everywhere or nowhere.
+outcomes, quarantine, log rejects, the dashboard feeds of `pipelines.feeds`) from the module that
+produces them. Publishing, the data dictionary and the checks all read this registry, so a table exists
+everywhere or nowhere.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipelines.feeds import FEEDS
 from pipelines.storage.bronze import BRONZE_DESCRIPTIONS, BRONZE_SCHEMA
 from transforms.applog import OCCURRENCE_COLUMNS, OCCURRENCE_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
 from transforms.catalog import SYSTEM_COLUMNS, TABLES
@@ -73,10 +75,12 @@ WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
             QUARANTINE_SCHEMA,
             QUARANTINE_DESCRIPTIONS,
         ),
+        *(WarehouseTable(f.name, f.description, f.schema, f.descriptions) for f in FEEDS),
     ]
 }
 
 SILVER_TABLES: tuple[str, ...] = (*(t.name for t in TABLES), "quarantine", "unknown_fields", "fetches")
+FEED_TABLES: tuple[str, ...] = tuple(f.name for f in FEEDS)
 
 
 def schemas() -> dict[str, pl.Schema]:

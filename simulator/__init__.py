@@ -4,7 +4,7 @@ It imports nothing from `pipelines/` or `transforms/`: clients must talk to it t
 
 - `population`: which request IDs exist and what their events contain (pure functions of a seed);
   `visitors`, `devices`, `geography`, `visits`, `signals` derive the facts, `facts` holds the fact model,
-  `events` renders it as a v3 body.
+  `events` renders it as a v3 body, `events_v4` as a v4 one (the same facts).
 - `server`: the HTTP server (`start(SimulatorConfig(...)) -> SimulatorHandle`), with `faults` and `recorded`.
 - `applog`: demo application logs that reference the population's events.
 - `python -m simulator`: serve from the command line, or `write-log`.

@@ -43,7 +43,7 @@ def _converter(hint: Any) -> Callable[[str], Any]:
 def serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
-        description="Serve a simulated Fingerprint Server API v3 until interrupted. "
+        description="Serve a simulated Fingerprint Server API (v3 and v4) until interrupted. "
         "Subcommand: `write-log` writes demo application logs (see `python -m simulator write-log -h`).",
     )
     hints = typing.get_type_hints(SimulatorConfig)

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from simulator.events import render_v3
+from simulator.events_v4 import render_v4
 from simulator.facts import ACCOUNT_SHARER, BOT_BURST, EventFacts
 from simulator.ids import MAX_COLLISION_INDEX, REQUEST_ID_RE, Keyed, prefix_ms
 from simulator.visitors import BAD_BOT, HUMAN, Visitor, make_visitor
@@ -209,3 +210,7 @@ class Population:
     def event_v3(self, request_id: str) -> dict[str, Any]:
         """The v3 `GET /events/{request_id}` 200 body (`{"products": {...}}`) for an existing event."""
         return render_v3(self.facts(request_id))
+
+    def event_v4(self, request_id: str) -> dict[str, Any]:
+        """The v4 `GET /v4/events/{event_id}` 200 body (flat, snake_case): the same facts as `event_v3`."""
+        return render_v4(self.facts(request_id))

@@ -1,4 +1,4 @@
-"""The HTTP face of the simulator: Server API v3 `GET /events/{request_id}` plus a small control API.
+"""The HTTP face of the simulator: Server API v3 `GET /events/{id}` and v4 `GET /v4/events/{id}`, plus a control API.
 
 Behaviour a client can observe, in the order the handler applies it to an API request:
 1. `latency_ms` of artificial delay, then a seeded fault draw: drop the connection, answer 500/502/503, or mark
@@ -13,6 +13,12 @@ Behaviour a client can observe, in the order the handler applies it to an API re
    treat it as permanent either way.
 6. 404 `RequestNotFound` for IDs never issued, outside `retention_days`, or later than the simulator clock.
 7. 200 with the generated v3 event.
+`GET /v4/events/{event_id}` runs the same steps in v4 dialect: `Authorization: Bearer <key>` only, a throttle is
+always a real 429, no recorded bodies, the v4 render of the same facts, and every error body in its v4 form
+(`V4_BODIES`, as examples/v4/errors: secret_api_key_required/_not_found, event_not_found,
+request_cannot_be_parsed, too_many_requests, failed).
+`GET /events/search` and `GET /v4/events` run steps 1-3 (a throttled search always gets a 429), then
+`simulator.search`.
 
 Control endpoints (never delayed, faulted, throttled or counted): `GET /_simulator/stats`, `POST
 /_simulator/reset`. Everything else is a plain-text 404.
@@ -33,6 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
+from simulator import search
 from simulator.config import SimulatorConfig
 from simulator.faults import DROP, SERVER_ERROR, THROTTLED_IN_200, TOO_MANY_REQUESTS, TRUNCATE, Faults
 from simulator.population import Population
@@ -52,6 +59,15 @@ TOKEN_REQUIRED = _error("TokenRequired", "secret key is required")
 TOKEN_NOT_FOUND = _error("TokenNotFound", "secret key is not found")
 REQUEST_NOT_FOUND = _error("RequestNotFound", "request id is not found")
 INVALID_REQUEST_ID = _error("RequestCannotBeParsed", "invalid request id")
+# Every v3 error body the API pipeline sends -> its v4 counterpart, as in examples/v4/errors/*.json.
+V4_BODIES = {
+    TOKEN_REQUIRED: _error("secret_api_key_required", "secret API key in header is missing or empty"),
+    TOKEN_NOT_FOUND: _error("secret_api_key_not_found", "no fingerprint workspace found for specified secret API key"),
+    REQUEST_NOT_FOUND: _error("event_not_found", "event id not found"),
+    INVALID_REQUEST_ID: _error("request_cannot_be_parsed", "invalid event_id"),
+    TOO_MANY_REQUESTS: _error("too_many_requests", "too many requests"),
+    _error("Failed", "internal server error"): _error("failed", "internal server error"),
+}
 
 
 class Stats:
@@ -110,9 +126,9 @@ class _State:
     def now_ms(self) -> int:
         return self.config.now_ms if self.config.now_ms is not None else int(time.time() * 1000)
 
-    def event_answer(self, request_id: str) -> tuple[int, bytes]:
-        """Steps 4-7 of the module docstring for one request ID."""
-        recorded = self.recorded.get(request_id)
+    def event_answer(self, request_id: str, version: int = 3) -> tuple[int, bytes]:
+        """Steps 4-7 of the module docstring for one request ID (error bodies in v3 form)."""
+        recorded = self.recorded.get(request_id) if version == 3 else None
         if recorded is not None:
             return 200, recorded
         population = self.population
@@ -123,11 +139,18 @@ class _State:
         ts, now, retention = population.timestamp_ms(request_id), self.now_ms(), self.config.retention_days
         if ts > now or (retention is not None and ts < now - retention * DAY_MS):
             return 404, REQUEST_NOT_FOUND
-        return 200, orjson.dumps(population.event_v3(request_id))
+        render = population.event_v3 if version == 3 else population.event_v4
+        return 200, orjson.dumps(render(request_id))
+
+    def search_answer(self, version: int, params: dict[str, list[str]]) -> tuple[int, bytes]:
+        """An events search (`simulator.search`) over the same population as the event endpoint."""
+        render = self.population.event_v3 if version == 3 else self.population.event_v4
+        return search.answer(version, params, self.population, render, self.now_ms(), self.config.retention_days)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    api_version = 3  # of the API request being answered (set per request by `_api`)
     disable_nagle_algorithm = True  # headers and body are two writes: Nagle + delayed ACK would add 40 ms
     server: _Server
 
@@ -173,6 +196,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._api("search", url.query, None)
         elif url.path.startswith("/events/") and url.path.count("/") == 2:
             self._api("event", url.query, unquote(url.path[len("/events/") :]))
+        elif url.path == "/v4/events":
+            self._api("search", url.query, None, version=4)
+        elif url.path.startswith("/v4/events/") and url.path.count("/") == 3:
+            self._api("event", url.query, unquote(url.path[len("/v4/events/") :]), version=4)
         else:
             self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
@@ -187,7 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     # --- the API pipeline -----------------------------------------------------------------------------------
-    def _api(self, kind: str, query: str, request_id: str | None) -> None:
+    def _api(self, kind: str, query: str, request_id: str | None, version: int = 3) -> None:
+        self.api_version = version  # `_send` speaks this version's error bodies
         state = self.server.state
         state.stats.request(kind)
         if state.config.latency_ms:
@@ -199,26 +227,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if server_error is not None:
             headers = {"Retry-After": server_error.retry_after} if server_error.retry_after else {}
-            self._send(server_error.status, server_error.body, server_error.content_type, headers)
             state.stats.answered(server_error.status, SERVER_ERROR)
+            self._send(server_error.status, server_error.body, server_error.content_type, headers)
             return
-        denied = self._auth_error(query)
+        denied = self._auth_error(query) if version == 3 else self._bearer_error()
         if denied is not None:
             self._answer(403, denied)
             return
         if state.faults.over_limit():
-            if kind == "event" and state.faults.throttle_in_200():
+            if kind == "event" and version == 3 and state.faults.throttle_in_200():
                 self._answer(200, THROTTLED_IN_200, throttled=True)
             else:
                 self._answer(429, TOO_MANY_REQUESTS, {"Retry-After": "1"}, throttled=True)
             return
-        if request_id is None:  # search is served by a later version of the simulator
-            self._answer(404, b"404 page not found\n", content_type="text/plain; charset=utf-8")
-            return
-        status, body = state.event_answer(request_id)
+        if request_id is None:
+            status, body = state.search_answer(version, parse_qs(query))
+        else:
+            status, body = state.event_answer(request_id, version)
         if fault == TRUNCATE and status == 200:
-            self._send_truncated(body)
             state.stats.answered(200, TRUNCATE)
+            self._send_truncated(body)
             return
         self._answer(status, body)
 
@@ -227,6 +255,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not key:
             return TOKEN_REQUIRED
         return None if key == self.server.state.config.api_key else TOKEN_NOT_FOUND
+
+    def _bearer_error(self) -> bytes | None:
+        """v4 takes the key only as `Authorization: Bearer <key>` (v3 error bodies, translated on sending)."""
+        scheme, _, key = (self.headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return TOKEN_REQUIRED
+        return None if key.strip() == self.server.state.config.api_key else TOKEN_NOT_FOUND
 
     # --- writing --------------------------------------------------------------------------------------------
     def _answer(
@@ -237,10 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
         throttled: bool = False,
         content_type: str = JSON,
     ) -> None:
-        self._send(status, body, content_type, headers or {})
+        # Counted before sending: a client that reads the stats right after its answer must see it.
         self.server.state.stats.answered(status, throttled=throttled)
+        self._send(status, body, content_type, headers or {})
 
     def _send(self, status: int, body: bytes, content_type: str = JSON, headers: dict[str, str] | None = None) -> None:
+        if self.api_version == 4:
+            body = V4_BODIES.get(body, body)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

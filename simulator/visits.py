@@ -160,7 +160,9 @@ def derive_facts(
         vpn=vpn,
         proxy=proxy,
         tampering=tampering,
-        factory_reset_ms=0 if not mobile or r() < 0.1 else timestamp_ms - rng.randrange(30 * DAY_MS, 700 * DAY_MS),
+        factory_reset_ms=0
+        if not mobile or r() < 0.1
+        else _whole_seconds(timestamp_ms - rng.randrange(30 * DAY_MS, 700 * DAY_MS)),
         suspect_score=sum(_SIGNAL_WEIGHTS[name] for name, on in flags.items() if on),
         velocity=velocity,
         rare_device=visitor.rare_bucket in ("p99.9+", "not_seen") if web else None,
@@ -173,6 +175,11 @@ def derive_facts(
         novelty=novelty,
         planted=plant,
     )
+
+
+def _whole_seconds(ms: int) -> int:
+    """Factory resets are known to the second (v3 sends seconds), so v3 and v4 renders agree on the instant."""
+    return ms // 1000 * 1000
 
 
 def _exit_kind(rng: random.Random, visitor: Visitor, plant: str | None) -> str:

@@ -17,6 +17,7 @@ from transforms.flatten import flatten
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES_V3 = REPO.parent / "shared" / "fingerprint-api" / "examples" / "v3"
+EXAMPLES_V4 = REPO.parent / "shared" / "fingerprint-api" / "examples" / "v4"
 
 
 def leaf_paths(value: object, path: str = "") -> Iterator[str]:
@@ -74,6 +75,10 @@ def test_the_cli_prints_the_catalog_as_json_with_the_documented_keys():
     assert "products.velocity.data.distinctIp.intervals.5m" in paths
     assert "products.rawDeviceAttributes.data.*.value" in paths
     assert all(r["description"] for r in rows)
+    v4 = {(r["json_path"], r["column"]) for r in rows if r["api_version"] == 4}
+    assert ("velocity.distinct_ip.5_minutes", "value") in v4
+    assert ("ip_blocklist.tor_node", "tor") in v4 and ("ip_blocklist.tor_node", "ip_blocklist") in v4
+    assert ("raw_device_attributes.*", "value_json") in v4
 
 
 def test_the_cli_prints_markdown_for_people():
@@ -162,3 +167,46 @@ def test_every_leaf_of_simulator_events_is_in_the_catalog_except_its_planted_nov
             assert novel is not None, (rid, path)
             seen_novel.add(novel)
     assert seen_novel  # the simulator does plant unknown fields, and only those are uncovered
+
+
+def v4_event_examples() -> list[Path]:
+    """Every v4 example that is an event: GET event bodies, search page events and the webhook (an event plus
+    webhook-only fields, mapped through the same catalog)."""
+    if not EXAMPLES_V4.is_dir():
+        pytest.skip("../shared/fingerprint-api is not present")
+    events = sorted((EXAMPLES_V4 / "events").glob("get_event_*.json"))
+    return [
+        *events,
+        *sorted((EXAMPLES_V4 / "events" / "search").glob("*.json")),
+        *(EXAMPLES_V4 / "webhook").glob("*.json"),
+    ]
+
+
+def test_every_leaf_of_every_official_v4_event_example_is_in_the_catalog():
+    examples = v4_event_examples()
+    assert len(examples) >= 7
+    for path in examples:
+        for event in events_of(path):
+            result = flatten(["x"], [orjson.dumps(event)], 4)
+            unknown = set(result.unknown_fields)
+            assert result.quarantine.height == 0, path.name
+            assert uncovered(event, 4) == unknown, path.name  # the flattener and the catalog agree
+            if "unknown_field" in path.name:
+                assert unknown == {"unknown_field", "browser_details.unknown_sub_field"}
+            else:
+                assert not unknown, (path.name, unknown)
+
+
+def test_every_leaf_of_simulator_v4_events_is_in_the_catalog_except_its_planted_novelties():
+    from simulator.events_v4 import NOVELTIES_V4
+    from simulator.population import Population
+
+    population = Population(seed=3, events_per_day=1500)
+    novel_paths = {".".join(path) for path in NOVELTIES_V4.values()}
+    seen_novel = set()
+    for _, rid in population.day_events(date(2026, 11, 20)):
+        for path in uncovered(population.event_v4(rid), 4):
+            novel = next((n for n in novel_paths if path == n or path.startswith(n + ".")), None)
+            assert novel is not None, (rid, path)
+            seen_novel.add(novel)
+    assert seen_novel

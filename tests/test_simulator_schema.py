@@ -98,3 +98,63 @@ def test_the_walker_notices_keys_types_and_required_fields_outside_the_schema(sc
     assert any("products.vpn.data.result: str is not boolean" in p for p in walker.problems)
     assert any("surprise: not in the schema" in p for p in walker.problems)
     assert any("products.tor.data: required result missing" in p for p in walker.problems)
+
+
+SCHEMA_V4 = SCHEMA_FILE.parent / "v4" / "components" / "schemas"
+
+
+class WalkerV4(Walker):
+    """The same structural walk over the v4 schema, whose `$ref`s name YAML files relative to the referrer;
+    it also checks each Event field against its `x-platforms` (v4 omits what does not apply)."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        from simulator.events_v4 import NOVELTIES_V4
+
+        self.novel = set(NOVELTIES_V4.values())
+        self.files: dict[Path, Any] = {}
+
+    def load(self, path: Path) -> dict[str, Any]:
+        if path not in self.files:
+            schema = yaml.safe_load(path.read_text())
+            self.files[path] = self.anchor(schema, path.parent)
+        return self.files[path]
+
+    def anchor(self, node: Any, folder: Path) -> Any:
+        """Rewrite every relative `$ref` below `node` to an absolute path, once per file."""
+        if isinstance(node, dict):
+            out = {k: self.anchor(v, folder) for k, v in node.items()}
+            if isinstance(node.get("$ref"), str):
+                out["$ref"] = str((folder / node["$ref"]).resolve())
+            return out
+        if isinstance(node, list):
+            return [self.anchor(v, folder) for v in node]
+        return node
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            extra = {k: v for k, v in schema.items() if k not in ("$ref", "description", "x-platforms")}
+            schema = {**self.load(Path(schema["$ref"])), **extra}
+        if "oneOf" in schema:  # rule_action: allow or block, told apart by `type`; walk as their union
+            variants = [self.resolve(v) for v in schema["oneOf"]]
+            properties = {k: v for variant in variants for k, v in variant.get("properties", {}).items()}
+            schema = {**schema, "properties": {**schema.get("properties", {}), **properties}}
+            schema.pop("oneOf")
+        return schema
+
+
+def test_two_thousand_generated_v4_events_fit_the_v4_schema_and_its_platforms():
+    if not SCHEMA_V4.is_dir():
+        pytest.skip("../shared not present")
+    population = Population(seed=3)
+    walker = WalkerV4()
+    event_schema = walker.load(SCHEMA_V4 / "Event.yaml")
+    platforms = {k: v.get("x-platforms") for k, v in event_schema["properties"].items()}
+    for _, rid in population.day_events(date(2026, 10, 1)):
+        event = population.event_v4(rid)
+        walker.walk(event, event_schema, ())
+        platform = {"js": "browser"}.get(event.get("sdk", {}).get("platform"), event.get("sdk", {}).get("platform"))
+        for key in event:
+            if platform and platforms.get(key) and platform not in platforms[key]:
+                walker.problems.add(f"{key}: not sent on {platform}")
+    assert sorted(walker.problems) == []

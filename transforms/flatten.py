@@ -116,11 +116,25 @@ def _walk_all(
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             batch.reject_event(rid, version, f"body is not valid JSON: {e}", text)
             continue
-        if type(event) is not dict or (version == 3 and type(event.get("products")) is not dict):
-            shape = "v3 event object with `products`" if version == 3 else "v4 event object"
-            batch.reject_event(rid, version, f"body is not a {shape}", orjson.dumps(event).decode())
+        problem = _shape_problem(event, version)
+        if problem is not None:
+            batch.reject_event(rid, version, problem, orjson.dumps(event).decode())
             continue
         compile_walker(version)(event, rid, version, batch.rows, batch)
+
+
+def _shape_problem(event: Any, version: int) -> str | None:
+    """Why a parsed body is not an event of its API version, or None when it is one."""
+    if version == 3:
+        if type(event) is not dict or type(event.get("products")) is not dict:
+            return "body is not a v3 event object with `products`"
+    elif version == 4:
+        # v4 requires `event_id`; a `products` object means a v3 body recorded under the wrong version
+        if type(event) is not dict or "products" in event or type(event.get("event_id")) is not str:
+            return "body is not a v4 event object with `event_id`"
+    else:
+        return f"Server API version {version} is not supported (3 or 4)"
+    return None
 
 
 def _frame(t: Table, rows: list[list[Any]]) -> pl.DataFrame:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from transforms.catalog import CONTAINERS_V3, SYSTEM_COLUMNS, TABLES
+from transforms.catalog import CONTAINERS_V3, SYSTEM_COLUMNS, TABLES, Column
 
 _BAD = object()  # the timestamp parser's answer for text that is not ISO 8601
 
@@ -49,7 +49,7 @@ class _Node:
     children: dict[str, _Node] = field(default_factory=dict)
     item: _Node | None = None  # `[]`: every list element
     any: _Node | None = None  # `*`: every key of an open map
-    leaves: list[tuple[int, int, str]] = field(default_factory=list)  # (table, column, kind)
+    leaves: list[tuple[int, int, str, Any]] = field(default_factory=list)  # (table, column, kind, mode)
     opens: list[tuple[int, tuple[tuple[int, Any], ...], int | None]] = field(default_factory=list)
 
     def descend(self, segment: str) -> _Node:
@@ -78,6 +78,15 @@ def table_width(table_index: int) -> int:
     return len(SYSTEM_COLUMNS) + len(t.keys) + len(t.columns)
 
 
+def _mode(column: Column, api_version: int, path: str) -> Any:
+    """How a leaf stores its value: None (as is), `("map", pairs)` (a v4 value map) or `"any"` (OR of flags)."""
+    if api_version == 4 and path in column.v4_any:
+        return "any"
+    if api_version == 4 and column.v4_values:
+        return ("map", tuple(sorted(column.v4_values.items())))
+    return None
+
+
 def build_trie(api_version: int) -> _Node:
     """Every catalog path of one API version as a trie, with the rows each node opens."""
     root = _Node("")
@@ -88,10 +97,10 @@ def build_trie(api_version: int) -> _Node:
             fixed = tuple((names.index(k), v) for k, v in anchor.fixed)
             start.opens.append((ti, fixed, names.index(anchor.slot) if anchor.slot else None))
             for c in t.columns:
-                path = c.v3 if api_version == 3 else c.v4
-                if path is not None:
-                    start.walk_to(path).leaves.append((ti, names.index(c.name), c.kind))
-    if api_version == 3:
+                for path in c.paths(api_version):
+                    leaf = (ti, names.index(c.name), c.kind, _mode(c, api_version, path))
+                    start.walk_to(path).leaves.append(leaf)
+    if api_version == 3:  # v4 has no product envelopes
         for container in CONTAINERS_V3:
             root.walk_to(container)
     return root
@@ -124,8 +133,8 @@ class _Emitter:
             if slot_index is not None:
                 self.line(depth, f"r{ti}[{slot_index}] = {slot}")
             self.line(depth, f"rows[{ti}].append(r{ti})")
-        for kind in dict.fromkeys(kind for _, _, kind in node.leaves):
-            self.leaf(node, var, depth, kind)
+        for kind, mode in dict.fromkeys((kind, mode) for _, _, kind, mode in node.leaves):
+            self.leaf(node, var, depth, kind, mode)
         if node.children or node.any is not None:
             self.object(node, var, depth)
         elif node.item is not None:
@@ -136,11 +145,19 @@ class _Emitter:
             self.line(depth, "else:")
             self.line(depth + 1, f"batch.reject(rid, ver, {node.path!r}, 'array', {var})")
 
-    def leaf(self, node: _Node, var: str, depth: int, kind: str) -> None:
-        targets = [f"r{ti}[{ci}]" for ti, ci, k in node.leaves if k == kind]
+    def leaf(self, node: _Node, var: str, depth: int, kind: str, mode: Any) -> None:
+        targets = [f"r{ti}[{ci}]" for ti, ci, k, m in node.leaves if (k, m) == (kind, mode)]
         assign = " = ".join(targets)
         reject = f"batch.reject(rid, ver, {node.path!r}, {kind!r}, {var})"
-        if kind == "json":
+        if mode == "any":  # true when any source flag is true; false once one is seen and none is true
+            self.line(depth, f"if type({var}) is bool: " + "; ".join(f"{t} = {var} or {t} is True" for t in targets))
+            self.line(depth, f"else: {reject}")
+        elif mode is not None:  # a value map: the v3 spelling of a v4 value, unknown values kept as they are
+            values = self.fresh("M")
+            self.consts[values] = dict(mode[1])
+            self.line(depth, f"if type({var}) is str: {assign} = {values}.get({var}, {var})")
+            self.line(depth, f"else: {reject}")
+        elif kind == "json":
             self.line(depth, f"{assign} = _dumps({var}).decode()")
         elif kind == "float":
             self.line(depth, f"if type({var}) is float: {assign} = {var}")

@@ -65,10 +65,12 @@ class _Dialect:
     """Everything that differs between API versions for a fetch by ID."""
 
     version: int
-    event_path: str
+    event_path: str  # appended to `ClientSettings.base_url`, which already ends in `/v4` for v4
     auth_header: str
     auth_prefix: str
-    throttle_codes: frozenset[str]
+    throttle_codes: frozenset[str]  # error codes that mean "throttled" inside a 200 (v3 only)
+    envelope: tuple[str, type]  # the key (and its type) every event body of this version has
+    not_found_code: str
 
     def event_url(self, base_url: str, request_id: str) -> str:
         return base_url + self.event_path.format(id=quote(request_id, safe=""))
@@ -78,10 +80,13 @@ class _Dialect:
 
     def event_problem(self, parsed: object) -> tuple[_Kind, str, str] | None:
         """Why a parsed 200 body is not a storable event, or None when it is one."""
-        products = parsed.get("products") if isinstance(parsed, dict) else None
-        if not isinstance(products, dict):
-            return "transient", "bad_payload", "200 response without a products object"
-        for name, product in products.items():
+        key, kind = self.envelope
+        value = parsed.get(key) if isinstance(parsed, dict) else None
+        if not isinstance(value, kind):
+            return "transient", "bad_payload", f"200 response without `{key}`: not a v{self.version} event"
+        if not self.throttle_codes:
+            return None
+        for name, product in value.items():
             error = product.get("error") if isinstance(product, dict) else None
             if isinstance(error, dict) and error.get("code") in self.throttle_codes:
                 return "throttled", "throttled", f"throttled inside a 200 ({name}: {error.get('code')})"
@@ -95,6 +100,17 @@ _DIALECTS = {
         auth_header="Auth-API-Key",
         auth_prefix="",
         throttle_codes=frozenset({"429 Too Many Requests", "TooManyRequests"}),
+        envelope=("products", dict),
+        not_found_code="RequestNotFound",
+    ),
+    4: _Dialect(
+        version=4,
+        event_path="/events/{id}",
+        auth_header="Authorization",
+        auth_prefix="Bearer ",
+        throttle_codes=frozenset(),  # v4 throttles with a real 429 only
+        envelope=("event_id", str),
+        not_found_code="event_not_found",
     ),
 }
 
@@ -129,7 +145,7 @@ class FingerprintClient:
         young_event_retry: YoungEventRetry = YoungEventRetry(),
     ) -> None:
         if settings.api_version not in _DIALECTS:
-            raise ValueError(f"FINGERPRINT_API_VERSION={settings.api_version} is not supported yet: set it to 3")
+            raise ValueError(f"FINGERPRINT_API_VERSION={settings.api_version} is not supported: set it to 3 or 4")
         if not settings.api_key:
             raise ValueError("FINGERPRINT_SECRET_API_KEY is empty: export your Server API secret key")
         if re.search(r"[\s\x00-\x1f\x7f]", settings.api_key.reveal()):
@@ -333,7 +349,7 @@ class FingerprintClient:
         if status == 403:
             return _Attempt("fatal", "failed", status, code, message, elapsed_ms)
         if status == 404:
-            return self._not_found(request_id, code or "RequestNotFound", message, elapsed_ms)
+            return self._not_found(request_id, code or self._dialect.not_found_code, message, elapsed_ms)
         if status == 429:
             retry_after = _retry_after_s(headers.get("Retry-After"))
             return _Attempt(
@@ -361,7 +377,7 @@ class FingerprintClient:
         return _Attempt("final", "not_found", 404, code, message, elapsed_ms)
 
     def _api_error(self, body: bytes) -> tuple[str | None, str | None]:
-        """(code, message) from either v3 error shape; (None, None) for an empty or non-JSON body."""
+        """(code, message) from either v3 error shape or the v4 one; (None, None) for an empty or non-JSON body."""
         try:
             error = orjson.loads(body).get("error") if body else None
         except (orjson.JSONDecodeError, AttributeError):

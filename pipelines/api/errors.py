@@ -12,6 +12,14 @@ _CONFIG_HINTS = {
     "FeatureNotEnabled": "the Server API feature is not enabled for this account: check the plan in the "
     "Fingerprint dashboard or ask Fingerprint support",
 }
+# v4 spells the same refusals in snake_case (API.md 4.1); the hints are the same.
+_V4_CODES = {
+    "secret_api_key_required": "TokenRequired",
+    "secret_api_key_not_found": "TokenNotFound",
+    "wrong_region": "WrongRegion",
+    "subscription_not_active": "SubscriptionNotActive",
+    "feature_not_enabled": "FeatureNotEnabled",
+}
 _WHAT = {
     "TokenRequired": "rejected the secret key",
     "TokenNotFound": "rejected the secret key",
@@ -34,11 +42,12 @@ class FatalApiError(RuntimeError):
 
     @classmethod
     def forbidden(cls, code: str | None, api_message: str | None) -> FatalApiError:
-        """The error for a 403 with this API error code (v3 names; None when the body had none)."""
+        """The error for a 403 with this API error code (v3 or v4 names; None when the body had none)."""
         label = code or "Forbidden"
-        what = _WHAT.get(label, "refused the request")
+        known = _V4_CODES.get(label, label)
+        what = _WHAT.get(known, "refused the request")
         hint = _CONFIG_HINTS.get(
-            label,
+            known,
             "check FINGERPRINT_SECRET_API_KEY, FINGERPRINT_REGION / FINGERPRINT_API_URL and the account's "
             "status in the Fingerprint dashboard",
         )

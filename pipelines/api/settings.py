@@ -64,6 +64,20 @@ class ClientSettings:
 
     @property
     def base_url(self) -> str:
+        """The API base every path is appended to: the server root for v3, root + `/v4` for v4.
+
+        `FINGERPRINT_API_URL` names the server root for either version (`http://localhost:8080` for the
+        simulator), so switching FINGERPRINT_API_VERSION needs no other change; a URL already ending in
+        `/v4` is taken as the v4 base.
+        """
+        root = self.root_url
+        if self.api_version == 4 and not root.endswith("/v4"):
+            return root + "/v4"
+        return root
+
+    @property
+    def root_url(self) -> str:
+        """The server root: FINGERPRINT_API_URL when set, else the region's host."""
         if self.api_url:
             return self.api_url.rstrip("/")
         try:

@@ -1,15 +1,17 @@
 """Ingest layer: log occurrences of a day, the request IDs still to fetch, and the raw events (bronze)."""
 
+from collections import Counter
+
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from pipelines.api.errors import FatalApiError
-from pipelines.fetching import fetch_into_bronze
 from pipelines.logs import read_logs, request_ids_to_fetch
 from pipelines.metadata import counts, markdown_table
 from pipelines.partitions import daily, partition_day
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
 from pipelines.storage.lake import partition_path, read_table, write_partition
+from pipelines.strategy import fetch_day
 from pipelines.tables import APP_REQUESTS_SCHEMA
 from transforms.applog import REJECT_SCHEMA
 
@@ -77,6 +79,7 @@ def raw_events(
 
     Results land in small batches as they arrive, so a run killed mid-fetch loses only the batch in
     flight, and a re-run fetches only what has no final outcome yet (0 calls for a finished day).
+    `FPWH_FETCH_STRATEGY` decides how: one call per ID, or pages of the events search (`pipelines.strategy`).
     """
     day = partition_day(context.partition_key)
     queue_file = partition_path(warehouse.state, QUEUE_TABLE, day)
@@ -87,18 +90,36 @@ def raw_events(
     rate_dir = warehouse.root / ".locks" / "ratelimit"
     try:
         with fingerprint_api.client(rate_dir) as client:
-            summary = fetch_into_bronze(client, bronze, day, todo, context.log.info)
+            fetched = fetch_day(
+                client,
+                bronze,
+                warehouse.state,
+                day,
+                todo,
+                context.log.info,
+                strategy=fingerprint_api.fetch_strategy,
+                keep=fingerprint_api.search_keep,
+                page_size=fingerprint_api.search_page_size,
+            )
     except FatalApiError:
         context.log.error("the Server API refused the run; every result fetched before is kept in bronze")
         raise
     bronze.compact(day)
     totals = counts(bronze.outcomes(day)["outcome"].to_list())
+    summary = fetched.by_id
     return MaterializeResult(
         metadata={
-            "requested": summary.requested,
-            "api_calls": summary.api_calls,
-            "api_calls_per_event": round(summary.api_calls / summary.requested, 3) if todo else 0.0,
-            "outcomes_this_run": MetadataValue.json(dict(summary.outcomes)),
+            "requested": len(todo),
+            "strategy": fetched.strategy,
+            "fetched_by": fetched.method,
+            "api_calls": fetched.api_calls,
+            "api_calls_per_event": fetched.calls_per_event,
+            "search_pages": fetched.search_pages,
+            "search_events_landed": fetched.search_events_landed,
+            "search_events_without_id": fetched.search_events_unkeyed,
+            "search_stopped": fetched.search_stopped or "not_used",
+            "by_id_calls": summary.api_calls,
+            "outcomes_this_run": MetadataValue.json(dict(summary.outcomes + Counter(ok=fetched.search_events_landed))),
             "outcomes_total": MetadataValue.json(totals),
             "failed_codes": MetadataValue.json(dict(summary.failed_codes)),
         }

@@ -5,6 +5,7 @@ SELECT
     a.request_id,
     a.occurred_at,
     a.app_user_id,
+    coalesce(a.app_user_id, e.linked_id) AS account_id,
     a.action,
     a.outcome,
     a.log_format,
@@ -22,6 +23,7 @@ SELECT
     e.sdk_platform,
     e.browser_name,
     e.os,
+    e.device,
     e.bot_result,
     e.bot_type,
     e.vpn,
@@ -30,21 +32,34 @@ SELECT
     e.vpn_origin_timezone,
     e.vpn_method_timezone_mismatch,
     e.proxy,
+    e.proxy_confidence,
     e.proxy_type,
     e.tor,
     e.incognito,
     e.tampering,
+    e.tampering_anti_detect_browser,
     e.ip_blocklist,
     e.virtual_machine,
     e.developer_tools,
     e.high_activity,
+    e.replayed,
+    e.emulator,
+    e.root_apps,
+    e.jailbroken,
+    e.frida,
     e.suspect_score,
     e.ip_v4_country_code AS ip_country_code,
+    g.country_name AS ip_country_name,
     e.ip_v4_city_name AS ip_city_name,
     e.ip_v4_timezone AS ip_timezone,
     e.ip_v4_asn AS ip_asn,
     e.ip_v4_asn_name AS ip_asn_name,
-    e.ip_v4_datacenter AS ip_datacenter
+    g.asn_type AS ip_asn_type,
+    e.ip_v4_datacenter AS ip_datacenter,
+    CASE WHEN e.request_id IS NOT NULL THEN coalesce(s.rules_fired, CAST([] AS VARCHAR[])) END AS rules_fired,
+    CASE WHEN e.request_id IS NOT NULL THEN s.request_id IS NOT NULL END AS suspicious
 FROM app_requests AS a
 LEFT JOIN events AS e ON e.request_id = a.request_id AND e.day = a.day
-LEFT JOIN fetches_latest AS f ON f.request_id = a.request_id AND f.day = a.day;
+LEFT JOIN fetches_latest AS f ON f.request_id = a.request_id AND f.day = a.day
+LEFT JOIN ip_info AS g ON g.request_id = a.request_id AND g.day = a.day AND g.ip_version = 'v4'
+LEFT JOIN suspicious_requests AS s ON s.request_id = a.request_id AND s.day = a.day;
