@@ -12,55 +12,23 @@
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.simproc import reset, simulator_process, stats  # noqa: E402
 from pipelines.api.client import FingerprintClient  # noqa: E402
 from pipelines.api.results import FetchResult  # noqa: E402
 from pipelines.api.settings import ClientSettings, Secret  # noqa: E402
 from simulator.population import Population  # noqa: E402
 
 SEED, EVENTS_PER_DAY, API_KEY = 1, 2000, "sim-secret-key"
-
-
-@contextmanager
-def simulator_process(*options: str) -> Iterator[str]:
-    """`python -m simulator` in its own process (its own GIL); yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--port", "0", "--seed", str(SEED), *options],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        match = re.search(r"listening on (http://\S+)", process.stdout.readline())
-        if not match:
-            raise RuntimeError("the simulator did not report its URL")
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def stats(url: str) -> dict:
-    return requests.get(f"{url}/_simulator/stats", timeout=5).json()
-
-
-def reset(url: str) -> None:
-    requests.post(f"{url}/_simulator/reset", timeout=5).raise_for_status()
 
 
 def request_ids(n: int) -> list[str]:
@@ -91,7 +59,7 @@ def lost(ids: list[str], done: list[tuple[float, FetchResult]]) -> int:
 
 def throughput(n: int, concurrency: int, latency_ms: float) -> None:
     ideal = concurrency / (latency_ms / 1000)
-    with simulator_process("--latency-ms", str(latency_ms)) as url:
+    with simulator_process(SEED, "--latency-ms", str(latency_ms)) as url:
         settings = ClientSettings(api_key=Secret(API_KEY), api_url=url, rate_limit_rps=0, concurrency=concurrency)
         run(settings, request_ids(concurrency * 2))  # warm up: connections, imports
         reset(url)
@@ -111,7 +79,7 @@ def throughput(n: int, concurrency: int, latency_ms: float) -> None:
 def throttled(rps: float, client_rps: float, seconds: float, concurrency: int, latency_ms: float) -> None:
     burst = round(3 * rps)
     n = int(rps * seconds) + burst  # ~`seconds` of sustained traffic after the server's burst
-    with simulator_process("--latency-ms", str(latency_ms), "--rps-limit", str(rps)) as url:
+    with simulator_process(SEED, "--latency-ms", str(latency_ms), "--rps-limit", str(rps)) as url:
         with tempfile.TemporaryDirectory() as bucket_dir:
             settings = ClientSettings(
                 api_key=Secret(API_KEY),

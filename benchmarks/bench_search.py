@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.simproc import simulator_process, stats  # noqa: E402
 from pipelines.api.client import FingerprintClient  # noqa: E402
 from pipelines.api.settings import ClientSettings, Secret  # noqa: E402
 from pipelines.storage.bronze import Bronze  # noqa: E402
@@ -43,27 +40,8 @@ API_VERSION = 3  # --api-version
 DAY = datetime.now(UTC).date() - timedelta(days=2)
 
 
-@contextmanager
-def simulator_process(*options: str) -> Iterator[str]:
-    """`python -m simulator` in its own process (its own GIL); yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--port", "0", "--seed", str(SEED), *options],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        match = re.search(r"listening on (http://\S+)", process.stdout.readline())
-        if not match:
-            raise RuntimeError("the simulator did not report its URL")
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def calls_seen(url: str) -> int:
-    return requests.get(f"{url}/_simulator/stats", timeout=5).json()["total"]
+    return stats(url)["total"]
 
 
 def fetch(url: str, rps: float, ids: list[str], strategy: str, keep: str = "logged") -> tuple[DayFetch, float, int]:
@@ -111,7 +89,7 @@ def main() -> None:
     n = len(day_ids)
     sparse_ids = random.Random(7).sample(day_ids, a.sparse)
     sample = random.Random(8).sample(day_ids, a.by_id_sample)
-    with simulator_process("--events-per-day", str(a.events_per_day), "--rps-limit", str(a.rps)) as url:
+    with simulator_process(SEED, "--events-per-day", str(a.events_per_day), "--rps-limit", str(a.rps)) as url:
         requests.get(f"{url}/events/search", params={"limit": 1}, timeout=60)  # build the day before timing
         print(f"simulated day {DAY}: {n} events; Server API v{a.api_version}; simulator and client at {a.rps:g} req/s")
         print(f"[1] dense day: all {n} events logged")
