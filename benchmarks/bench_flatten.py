@@ -47,7 +47,7 @@ def generate(path: Path, n: int) -> None:
 
 
 def run_fpwh(src: Path, out: Path) -> int:
-    import polars as pl
+    import pyarrow.parquet as pq
 
     from pipelines.silver import _PartitionWriters
     from pipelines.storage.warehouse import publish_views
@@ -68,7 +68,7 @@ def run_fpwh(src: Path, out: Path) -> int:
                 writers.write(name, df)
             n += len(chunk)
     publish_views(out, {k: v for k, v in schemas().items() if k in tables})
-    assert pl.read_parquet(out / "lake" / "events" / f"day={DAY}" / "data.parquet").height == n
+    assert pq.ParquetFile(out / "lake" / "events" / f"day={DAY}" / "data.parquet").metadata.num_rows == n
     return n
 
 
@@ -91,11 +91,13 @@ def run_duckdb(src: Path, out: Path) -> int:
 
     from transforms.catalog import EVENTS, IP_INFO
 
-    events_cols = ",\n".join(f"{_duckdb_expr(c.v3, c.kind)} AS {c.name}" for c in EVENTS.columns)
+    events_cols = ",\n".join(f"{_duckdb_expr(c.v3, c.kind)} AS {c.name}" for c in EVENTS.columns if c.v3)
     ip_selects = []
     for version in ("v4", "v6"):
         cols = ",\n".join(
-            f"{_duckdb_expr(f'products.ipInfo.data.{version}.{c.v3}', c.kind)} AS {c.name}" for c in IP_INFO.columns
+            f"{_duckdb_expr(f'products.ipInfo.data.{version}.{c.v3}', c.kind)} AS {c.name}"
+            for c in IP_INFO.columns
+            if c.v3
         )
         ip_selects.append(
             f"SELECT rid AS request_id, '{version}' AS ip_version, {cols} FROM raw "
