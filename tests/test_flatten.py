@@ -235,18 +235,23 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.data())
-def test_any_value_anywhere_in_an_event_never_crashes_the_batch(data):
-    event = copy.deepcopy(EVENT)
+def with_arbitrary_value(event: dict, data: st.DataObject) -> dict:
+    """A copy of `event` with arbitrary JSON at a random existing path."""
+    event = copy.deepcopy(event)
     node = event
-    # descend along a random existing path, then replace what is there with arbitrary JSON
     while isinstance(node, dict) and node:
         k = data.draw(st.sampled_from(sorted(node)))
         if not isinstance(node[k], dict) or data.draw(st.booleans()):
             node[k] = data.draw(json_values)
             break
         node = node[k]
+    return event
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_value_anywhere_in_an_event_never_crashes_the_batch(data):
+    event = with_arbitrary_value(EVENT, data)
     result = flatten([RID, "ok"], [orjson.dumps(event), orjson.dumps(EVENT)])
     assert result.tables["events"].filter(pl.col("request_id") == "ok").height == 1
 

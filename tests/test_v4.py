@@ -7,7 +7,6 @@ and v4-only columns NULL in v3 rows (the catalog declares which is which).
 
 from __future__ import annotations
 
-import copy
 import time
 from datetime import date
 from pathlib import Path
@@ -25,7 +24,7 @@ from pipelines.api.settings import ClientSettings, Secret
 from simulator.events_v4 import RAW_NAMES
 from simulator.population import Population
 from tests.test_client import FAST_YOUNG_RETRY, event_ids, id_aged, settings_for
-from tests.test_flatten import json_values
+from tests.test_flatten import with_arbitrary_value
 from tests.test_pipeline import DAYS, query, run_day, world  # noqa: F401  (`world` is a fixture)
 from transforms.catalog import TABLES, table
 from transforms.flatten import flatten
@@ -223,15 +222,7 @@ V4_EVENT = _rich_v4_event()
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_any_value_anywhere_in_a_v4_event_never_crashes_the_batch(data):
-    event = copy.deepcopy(V4_EVENT)
-    node = event
-    # descend along a random existing path, then replace what is there with arbitrary JSON
-    while isinstance(node, dict) and node:
-        k = data.draw(st.sampled_from(sorted(node)))
-        if not isinstance(node[k], dict) or data.draw(st.booleans()):
-            node[k] = data.draw(json_values)
-            break
-        node = node[k]
+    event = with_arbitrary_value(V4_EVENT, data)
     result = flatten(["x", "ok"], [orjson.dumps(event), orjson.dumps(V4_EVENT)], 4)
     assert result.tables["events"].filter(pl.col("request_id") == "ok").height == 1
     assert result.events_quarantined + result.tables["events"].height == 2
