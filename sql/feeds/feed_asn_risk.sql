@@ -1,21 +1,13 @@
 -- The day's 100 busiest autonomous systems (`unknown` when not known): events, visitors, datacenter share and risk rates.
 WITH scored AS (
     SELECT
-        coalesce(e.ip_v4_asn, 'unknown') AS asn,
-        e.ip_v4_asn_name AS asn_name,
-        g.asn_type,
-        e.ip_v4_datacenter AS datacenter,
-        e.visitor_id,
-        e.bot_result = 'bad' AS bot,
-        e.vpn,
-        e.proxy,
-        e.tor,
-        e.tampering,
-        s.request_id IS NOT NULL AS suspicious
-    FROM events AS e
-    LEFT JOIN ip_info AS g ON g.request_id = e.request_id AND g.day = e.day AND g.ip_version = 'v4'
-    LEFT JOIN suspicious_requests AS s ON s.request_id = e.request_id AND s.day = e.day
-    WHERE e.day = $day
+        coalesce(ip_asn, 'unknown') AS asn,
+        ip_asn_name AS asn_name,
+        ip_asn_type AS asn_type,
+        ip_datacenter AS datacenter,
+        visitor_id, bot, vpn, proxy, tor, tampering, suspicious
+    FROM event_risk
+    WHERE day = $day
 )
 SELECT
     row_number() OVER (ORDER BY count(*) DESC, asn) AS rank,

@@ -1,19 +1,11 @@
 -- One row per IP country for the day (`unknown` when not geolocated): events, visitors and risk rates, ranked by events.
 WITH scored AS (
     SELECT
-        coalesce(e.ip_v4_country_code, 'unknown') AS country_code,
-        g.country_name,
-        e.visitor_id,
-        e.bot_result = 'bad' AS bot,
-        e.vpn,
-        e.proxy,
-        e.tor,
-        e.tampering,
-        s.request_id IS NOT NULL AS suspicious
-    FROM events AS e
-    LEFT JOIN ip_info AS g ON g.request_id = e.request_id AND g.day = e.day AND g.ip_version = 'v4'
-    LEFT JOIN suspicious_requests AS s ON s.request_id = e.request_id AND s.day = e.day
-    WHERE e.day = $day
+        coalesce(ip_country_code, 'unknown') AS country_code,
+        ip_country_name AS country_name,
+        visitor_id, bot, vpn, proxy, tor, tampering, suspicious
+    FROM event_risk
+    WHERE day = $day
 )
 SELECT
     row_number() OVER (ORDER BY count(*) DESC, country_code) AS rank,

@@ -12,17 +12,16 @@ WITH logged AS (
 fetched AS (
     SELECT
         count(*) AS events,
-        count(DISTINCT e.visitor_id) AS unique_visitors,
-        avg(CAST(e.bot_result = 'bad' AS DOUBLE)) AS bot_rate,
-        avg(CAST(e.vpn AS DOUBLE)) AS vpn_rate,
-        avg(CAST(e.proxy AS DOUBLE)) AS proxy_rate,
-        avg(CAST(e.tor AS DOUBLE)) AS tor_rate,
-        avg(CAST(e.incognito AS DOUBLE)) AS incognito_rate,
-        avg(CAST(e.tampering AS DOUBLE)) AS tampering_rate,
-        avg(CAST(s.request_id IS NOT NULL AS DOUBLE)) AS suspicious_rate
-    FROM events AS e
-    LEFT JOIN suspicious_requests AS s ON s.request_id = e.request_id AND s.day = e.day
-    WHERE e.day = $day
+        count(DISTINCT visitor_id) AS unique_visitors,
+        avg(CAST(bot AS DOUBLE)) AS bot_rate,
+        avg(CAST(vpn AS DOUBLE)) AS vpn_rate,
+        avg(CAST(proxy AS DOUBLE)) AS proxy_rate,
+        avg(CAST(tor AS DOUBLE)) AS tor_rate,
+        avg(CAST(incognito AS DOUBLE)) AS incognito_rate,
+        avg(CAST(tampering AS DOUBLE)) AS tampering_rate,
+        avg(CAST(suspicious AS DOUBLE)) AS suspicious_rate
+    FROM event_risk
+    WHERE day = $day
 )
 SELECT
     l.requests, l.request_ids, f.events, f.unique_visitors, l.unique_accounts, l.logins, l.failed_logins,
