@@ -1,9 +1,8 @@
-"""Client settings and the masked secret, read from the documented environment variables."""
+"""Client settings and the masked secret (built by `pipelines.resources` from the variables in `pipelines.config`)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 REGION_HOSTS = {
@@ -91,33 +90,3 @@ class ClientSettings:
     @property
     def burst_size(self) -> float:
         return self.burst if self.burst is not None else 3 * self.rate_limit_rps
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ClientSettings:
-        """Build settings from FINGERPRINT_* / FPWH_* variables (the README documents each)."""
-        key = environ.get("FINGERPRINT_SECRET_API_KEY", "")
-        if not key:
-            raise ValueError("FINGERPRINT_SECRET_API_KEY is not set: export your Server API secret key")
-
-        def num(name: str, default: float) -> float:
-            raw = environ.get(name)
-            if raw in (None, ""):
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r} is not a number") from None
-
-        return cls(
-            api_key=Secret(key),
-            region=environ.get("FINGERPRINT_REGION", "us") or "us",
-            api_url=environ.get("FINGERPRINT_API_URL") or None,
-            api_version=int(num("FINGERPRINT_API_VERSION", 3)),
-            rate_limit_rps=num("FINGERPRINT_RATE_LIMIT_RPS", 5.0),
-            burst=num("FINGERPRINT_RATE_LIMIT_BURST", 0) or None,
-            concurrency=int(num("FPWH_FETCH_CONCURRENCY", 8)),
-            timeout_s=num("FPWH_FETCH_TIMEOUT_S", 10.0),
-            max_attempts=int(num("FPWH_FETCH_MAX_ATTEMPTS", 6)),
-            retention_days=int(num("FINGERPRINT_RETENTION_DAYS", 30)),
-            rate_limit_dir=environ.get("FPWH_RATE_LIMIT_DIR") or None,
-        )
