@@ -51,6 +51,12 @@ def day_ids(sim, day: date = DAY) -> list[str]:
     return [rid for _, rid in sim.population.day_events(day)]
 
 
+def unkeyed_products(sim, request_id: str) -> set[str]:
+    """The products of an event that carry no request ID in a v3 search item (failed, or absent from the plan)."""
+    facts = sim.population.facts(request_id)
+    return set(facts.failed_products) | set(facts.absent_products)
+
+
 def test_the_simulator_validates_search_parameters_like_the_api(simulator):
     sim = simulator()
     start = day_start_ms(DAY)
@@ -143,8 +149,12 @@ def test_keep_all_lands_every_event_of_the_day_and_ids_outside_the_window_go_by_
 def test_auto_picks_search_on_a_dense_day_and_by_id_on_a_sparse_one(simulator, tmp_path):
     sim = simulator(events_per_day=2000)
     dense, _ = run(sim, tmp_path / "dense", day_ids(sim))
+    # A search item whose identification and botd both failed carries no request ID: those are fetched by ID.
+    unkeyed = [rid for rid in day_ids(sim) if {"identification", "botd"} <= unkeyed_products(sim, rid)]
     assert dense.method == "search+by_id" and dense.search_pages <= 12
-    assert dense.calls_per_event < 0.01 and dense.results == 2000
+    assert dense.search_events_unkeyed == len(unkeyed) and dense.by_id.requested == len(unkeyed)
+    assert dense.api_calls == dense.search_calls + len(unkeyed) and dense.results == 2000
+    assert dense.search_calls <= 12 and dense.calls_per_event <= (12 + len(unkeyed)) / 2000
     evenly = day_ids(sim)[7::97][:20]  # 20 IDs, 2 per page of 200: 10 pages beat 20 calls
     spread, _ = run(sim, tmp_path / "spread", evenly)
     assert spread.method == "search" and spread.api_calls <= 10
@@ -152,7 +162,8 @@ def test_auto_picks_search_on_a_dense_day_and_by_id_on_a_sparse_one(simulator, t
     sparse_ids = day_ids(busy)[7::600]  # 20 IDs in 12,000 events: a page holds fewer than one
     sparse, bronze = run(busy, tmp_path / "sparse", sparse_ids)
     assert sparse.api_calls <= len(sparse_ids)  # never worse than by ID: each page returned a logged event
-    assert sparse.search_stopped == "cheaper_by_id" and sparse.by_id.requested >= 15
+    assert sparse.search_stopped == "cheaper_by_id" and sparse.results == len(sparse_ids)
+    assert sparse.by_id.requested == len(sparse_ids) - sparse.search_events_landed > 0
     assert set(bronze.outcomes(DAY).filter(pl.col("outcome") == "ok")["request_id"]) == set(sparse_ids)
     clustered = day_ids(sim)[500:560]  # an hour's worth, logged densely: a page or two beat 60 calls
     burst, _ = run(sim, tmp_path / "clustered", clustered)
