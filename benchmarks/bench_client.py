@@ -24,8 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.simproc import reset, simulator_process, stats  # noqa: E402
 from pipelines.api.client import FingerprintClient  # noqa: E402
+from pipelines.api.ratelimit import limiter_for  # noqa: E402
 from pipelines.api.results import FetchResult  # noqa: E402
-from pipelines.api.settings import ClientSettings, Secret  # noqa: E402
+from pipelines.api.secret import Secret  # noqa: E402
+from pipelines.settings import ApiSettings  # noqa: E402
 from simulator.population import Population  # noqa: E402
 
 SEED, EVENTS_PER_DAY, API_KEY = 1, 2000, "sim-secret-key"
@@ -41,11 +43,14 @@ def request_ids(n: int) -> list[str]:
     return ids[:n]
 
 
-def run(settings: ClientSettings, ids: list[str]) -> tuple[list[tuple[float, FetchResult]], float, float]:
+def run(
+    settings: ApiSettings, ids: list[str], bucket_dir: str | None = None
+) -> tuple[list[tuple[float, FetchResult]], float, float]:
     """Fetch all IDs; (completion time, result) pairs, wall seconds and client CPU seconds."""
     done: list[tuple[float, FetchResult]] = []
     wall, cpu = time.perf_counter(), time.process_time()
-    with FingerprintClient(settings) as client:
+    key = Secret(API_KEY)
+    with FingerprintClient(settings, key, limiter_for(settings, key, Path(bucket_dir or "."))) as client:
         for result in client.fetch_events(ids):
             done.append((time.perf_counter() - wall, result))
     return done, time.perf_counter() - wall, time.process_time() - cpu
@@ -60,7 +65,7 @@ def lost(ids: list[str], done: list[tuple[float, FetchResult]]) -> int:
 def throughput(n: int, concurrency: int, latency_ms: float) -> None:
     ideal = concurrency / (latency_ms / 1000)
     with simulator_process(SEED, "--latency-ms", str(latency_ms)) as url:
-        settings = ClientSettings(api_key=Secret(API_KEY), api_url=url, rate_limit_rps=0, concurrency=concurrency)
+        settings = ApiSettings(api_url=url, rate_limit_rps=0, concurrency=concurrency)
         run(settings, request_ids(concurrency * 2))  # warm up: connections, imports
         reset(url)
         ids = request_ids(n)
@@ -81,15 +86,9 @@ def throttled(rps: float, client_rps: float, seconds: float, concurrency: int, l
     n = int(rps * seconds) + burst  # ~`seconds` of sustained traffic after the server's burst
     with simulator_process(SEED, "--latency-ms", str(latency_ms), "--rps-limit", str(rps)) as url:
         with tempfile.TemporaryDirectory() as bucket_dir:
-            settings = ClientSettings(
-                api_key=Secret(API_KEY),
-                api_url=url,
-                rate_limit_rps=client_rps,
-                concurrency=concurrency,
-                rate_limit_dir=bucket_dir,
-            )
+            settings = ApiSettings(api_url=url, rate_limit_rps=client_rps, concurrency=concurrency)
             ids = request_ids(n)
-            done, wall, cpu = run(settings, ids)
+            done, wall, cpu = run(settings, ids, bucket_dir)
         server = stats(url)
     skip = burst / rps  # the opening burst is not sustained throughput: measure after ~its length
     steady = [t for t, r in done if t >= skip and r.outcome == "ok"]

@@ -30,9 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.simproc import simulator_process, stats  # noqa: E402
 from pipelines.api.client import FingerprintClient  # noqa: E402
-from pipelines.api.settings import ClientSettings, Secret  # noqa: E402
+from pipelines.api.ratelimit import limiter_for  # noqa: E402
+from pipelines.api.secret import Secret  # noqa: E402
+from pipelines.fetch import DayFetch, FetchReport  # noqa: E402
+from pipelines.settings import ApiSettings  # noqa: E402
+from pipelines.state import StateStore  # noqa: E402
 from pipelines.storage.bronze import Bronze  # noqa: E402
-from pipelines.strategy import DayFetch, fetch_day  # noqa: E402
 from simulator.population import Population  # noqa: E402
 
 SEED, API_KEY = 1, "sim-secret-key"
@@ -44,21 +47,18 @@ def calls_seen(url: str) -> int:
     return stats(url)["total"]
 
 
-def fetch(url: str, rps: float, ids: list[str], strategy: str, keep: str = "logged") -> tuple[DayFetch, float, int]:
+def fetch(url: str, rps: float, ids: list[str], strategy: str, keep: str = "logged") -> tuple[FetchReport, float, int]:
     """Run one strategy in a fresh warehouse; (report, wall seconds, calls the simulator counted)."""
     with tempfile.TemporaryDirectory() as work:
-        settings = ClientSettings(
-            api_key=Secret(API_KEY),
-            api_url=url,
-            api_version=API_VERSION,
-            rate_limit_rps=rps,
-            rate_limit_dir=str(Path(work) / "bucket"),
+        settings = ApiSettings(
+            api_url=url, api_version=API_VERSION, rate_limit_rps=rps, fetch_strategy=strategy, search_keep=keep
         )
+        key = Secret(API_KEY)
         before = calls_seen(url)
         started = time.perf_counter()
-        with FingerprintClient(settings) as client:
+        with FingerprintClient(settings, key, limiter_for(settings, key, Path(work) / "bucket")) as client:
             bronze = Bronze(Path(work) / "bronze")
-            report = fetch_day(client, bronze, Path(work) / "state", DAY, ids, lambda _: None, strategy, keep)
+            report = DayFetch(DAY, client, bronze, StateStore(Path(work)), lambda _: None).run(ids)
         wall = time.perf_counter() - started
         outcomes = bronze.outcomes(DAY)
         missing = set(ids) - set(outcomes["request_id"].to_list())
@@ -101,7 +101,7 @@ def main() -> None:
         for strategy in ("search", "auto"):
             report, wall, calls = fetch(url, a.rps, day_ids, strategy)
             dense[strategy] = (report, wall, calls)
-            detail = f"({report.search_pages} pages + {report.by_id.api_calls} by-ID calls)"
+            detail = f"({report.search_pages} pages + {report.by_id_calls} by-ID calls)"
             print(line(strategy, n, calls, wall, detail))
         _, auto_wall, auto_calls = dense["auto"]
         print(f"    auto vs by_id: {by_id_calls / auto_calls:.0f}x fewer calls, {by_id_wall / auto_wall:.0f}x faster; "
@@ -111,7 +111,7 @@ def main() -> None:
         for strategy in ("by_id", "search", "auto"):
             report, wall, calls = fetch(url, a.rps, sparse_ids, strategy)
             sparse[strategy] = calls
-            detail = f"({report.search_pages} pages + {report.by_id.api_calls} by-ID calls)"
+            detail = f"({report.search_pages} pages + {report.by_id_calls} by-ID calls)"
             print(line(strategy, a.sparse, calls, wall, detail))
         verdict = "ok" if sparse["auto"] <= sparse["by_id"] else "WORSE"
         print(f"    auto / by_id calls = {sparse['auto'] / sparse['by_id']:.2f} (target <= 1: {verdict})")

@@ -1,44 +1,33 @@
-"""The Dagster code location: every asset, check, job, schedule, sensor and resource of the warehouse."""
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource of the warehouse.
+
+`defs` is built when Dagster loads the code location (not at import), from settings validated at that moment:
+a misconfiguration stops the load with one line per problem, naming the variable and the fix.
+"""
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar
+import dagster as dg
 
-from pipelines.assets.analytics import analyst_views, dashboard, dashboard_feeds
-from pipelines.assets.ingest import app_log_occurrences, raw_events, request_ids_to_fetch_queue
-from pipelines.assets.silver import silver_tables
-from pipelines.assets.warehouse import duckdb_warehouse
-from pipelines.checks import all_checks
-from pipelines.config import PipelineEnv
+from pipelines.defs import analytics, automation, ingest, silver, warehouse
+from pipelines.defs.layer import Layer
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
-from pipelines.schedules import daily_job, log_file_sensor, nightly_schedule
+from pipelines.settings import SECRET_KEY_ENV, Settings
+
+SECRET_API_KEY = dg.EnvVar(SECRET_KEY_ENV)
 
 
-def build_definitions(env: PipelineEnv | None = None) -> Definitions:
-    env = env or PipelineEnv.from_env()
-    return Definitions(
-        assets=[
-            app_log_occurrences,
-            request_ids_to_fetch_queue,
-            raw_events,
-            silver_tables,
-            duckdb_warehouse,
-            analyst_views,
-            dashboard_feeds,
-            dashboard,
-        ],
-        asset_checks=all_checks(env.max_failed_rate),
-        jobs=[daily_job],
-        schedules=[nightly_schedule(env)],
-        sensors=[log_file_sensor],
-        resources={
-            "warehouse": WarehouseResource(directory=env.warehouse_dir),
-            "app_logs": AppLogsResource(glob=env.log_glob, format=env.log_format),
-            "fingerprint_api": FingerprintApiResource(
-                secret_api_key=EnvVar("FINGERPRINT_SECRET_API_KEY"), **PipelineEnv.api_settings()
-            ),
-        },
-    )
+def build_definitions(settings: Settings, secret_api_key: str | dg.EnvVar = SECRET_API_KEY) -> dg.Definitions:
+    """Every definition of the warehouse for `settings` (the key is read from the environment at run time)."""
+    layer = Layer.from_settings(settings)
+    resources = {
+        "warehouse": WarehouseResource(settings=settings.warehouse),
+        "app_logs": AppLogsResource(settings=settings.logs),
+        "fingerprint_api": FingerprintApiResource(secret_api_key=secret_api_key, settings=settings.api),
+    }
+    layers = [module.definitions(layer) for module in (ingest, silver, warehouse, analytics, automation)]
+    return dg.Definitions.merge(*layers, dg.Definitions(resources=resources))
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

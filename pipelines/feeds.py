@@ -159,7 +159,6 @@ FEEDS: tuple[Feed, ...] = (
         },
     ),
 )
-FEEDS_BY_NAME: dict[str, Feed] = {feed.name: feed for feed in FEEDS}
 
 
 class FeedSchemaError(ValueError):

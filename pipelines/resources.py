@@ -1,87 +1,64 @@
-"""Dagster resources: where the warehouse lives, where the logs are, and how to reach the Server API."""
+"""Dagster resources: where the warehouse lives, where the logs are, and how to reach the Server API.
+
+Each resource carries one settings group of `pipelines.settings` (declared once, with its environment
+variable) and turns it into the objects the assets use; the secret key arrives through `EnvVar`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import ConfigurableResource
-from pydantic import Field
+import dagster as dg
 
 from pipelines.api.client import FingerprintClient
-from pipelines.api.settings import ClientSettings, Secret
+from pipelines.api.ratelimit import limiter_for
+from pipelines.api.secret import Secret
+from pipelines.settings import ApiSettings, LogSettings, WarehouseSettings
+from pipelines.state import StateStore
 from pipelines.storage.bronze import Bronze
 from transforms.applog import LogOptions
 
 
-class WarehouseResource(ConfigurableResource):
-    """The warehouse folder: bronze landing, Parquet lake and fingerprint.duckdb."""
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse folder: bronze landing, Parquet lake, run state and fingerprint.duckdb."""
 
-    directory: str = "warehouse"
+    settings: WarehouseSettings = WarehouseSettings()
 
     @property
     def root(self) -> Path:
-        return Path(self.directory).resolve()
+        return self.settings.root
 
     @property
     def lake(self) -> Path:
         return self.root / "lake"
 
-    @property
-    def state(self) -> Path:
-        """Work queues (the request IDs still to fetch per day)."""
-        return self.root / "state"
-
-    @property
-    def duckdb_path(self) -> Path:
-        return self.root / "fingerprint.duckdb"
-
     def bronze(self) -> Bronze:
         return Bronze(self.root / "bronze")
 
+    def state(self) -> StateStore:
+        return StateStore(self.root)
 
-class AppLogsResource(ConfigurableResource):
+
+class AppLogsResource(dg.ConfigurableResource):
     """Where the application logs are (a glob, `**` allowed) and how to read them."""
 
-    glob: str = "logs/**/*.log*"
-    format: str = "auto"
+    settings: LogSettings = LogSettings()
+
+    @property
+    def glob(self) -> str:
+        return self.settings.glob
 
     def options(self) -> LogOptions:
-        return LogOptions(format=self.format)
+        return LogOptions(format=self.settings.format)
 
 
-class FingerprintApiResource(ConfigurableResource):
+class FingerprintApiResource(dg.ConfigurableResource):
     """Server API access. `secret_api_key` must come from `EnvVar("FINGERPRINT_SECRET_API_KEY")`."""
 
     secret_api_key: str
-    region: str = "us"
-    api_url: str | None = None
-    api_version: int = 3
-    rate_limit_rps: float = 5.0
-    rate_limit_burst: float | None = None
-    concurrency: int = 8
-    timeout_s: float = 10.0
-    max_attempts: int = 6
-    retention_days: int = 30
-    fetch_strategy: str = Field(
-        default="auto", description="by_id, search or auto (the cheaper per day; see pipelines.strategy)"
-    )
-    search_keep: str = Field(default="logged", description="search lands the logged events only, or all")
-    search_page_size: int | None = Field(default=None, description="events per search page (None = the max)")
+    settings: ApiSettings = ApiSettings()
 
-    def client_settings(self, rate_limit_dir: Path) -> ClientSettings:
-        return ClientSettings(
-            api_key=Secret(self.secret_api_key),
-            region=self.region,
-            api_url=self.api_url,
-            api_version=self.api_version,
-            rate_limit_rps=self.rate_limit_rps,
-            burst=self.rate_limit_burst,
-            concurrency=self.concurrency,
-            timeout_s=self.timeout_s,
-            max_attempts=self.max_attempts,
-            retention_days=self.retention_days,
-            rate_limit_dir=str(rate_limit_dir),
-        )
-
-    def client(self, rate_limit_dir: Path) -> FingerprintClient:
-        return FingerprintClient(self.client_settings(rate_limit_dir))
+    def client(self, state: StateStore) -> FingerprintClient:
+        """A client whose rate budget is shared, per key, by every process using this warehouse's state."""
+        key = Secret(self.secret_api_key)
+        return FingerprintClient(self.settings, key, limiter_for(self.settings, key, state.rate_limit_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 import re
 from pathlib import Path
 
@@ -11,17 +12,14 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 def view_files() -> list[Path]:
     """`sql/views/*.sql`, ordered so that a view comes after every view it reads."""
     files = {p.stem: p for p in sorted((SQL_DIR / "views").glob("*.sql"))}
-    deps = {
+    reads = {
         name: {other for other in files if other != name and re.search(rf"\b{other}\b", path.read_text())}
         for name, path in files.items()
     }
-    ordered: list[str] = []
-    while len(ordered) < len(files):
-        ready = [n for n in files if n not in ordered and deps[n] <= set(ordered)]
-        if not ready:
-            raise ValueError(f"sql/views has a dependency cycle among {sorted(set(files) - set(ordered))}")
-        ordered.extend(ready)
-    return [files[n] for n in ordered]
+    try:
+        return [files[name] for name in graphlib.TopologicalSorter(reads).static_order()]
+    except graphlib.CycleError as error:
+        raise ValueError(f"sql/views has a dependency cycle among {error.args[1]}") from None
 
 
 def query(name: str) -> str:

@@ -80,7 +80,6 @@ WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
 }
 
 SILVER_TABLES: tuple[str, ...] = (*(t.name for t in TABLES), "quarantine", "unknown_fields", "fetches")
-FEED_TABLES: tuple[str, ...] = tuple(f.name for f in FEEDS)
 
 
 def schemas() -> dict[str, pl.Schema]:

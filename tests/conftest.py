@@ -1,4 +1,5 @@
-"""Shared fixtures: simulators on ephemeral ports, and the official API examples when they are checked out."""
+"""Shared fixtures: simulators on ephemeral ports, API clients and settings aimed at them, and a small world of
+two logged days that runs the real daily job; the official API examples when they are checked out."""
 
 from __future__ import annotations
 
@@ -6,15 +7,33 @@ import os
 
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"  # before anything imports dagster
 
+import copy
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import duckdb
+import polars as pl
 import pytest
+from dagster import DagsterInstance, ExecuteInProcessResult
+from hypothesis import strategies as st
 
+from pipelines.api.client import FingerprintClient, YoungEventRetry
+from pipelines.api.ratelimit import limiter_for
+from pipelines.api.secret import Secret
+from pipelines.definitions import build_definitions
+from pipelines.defs.automation import DAILY_JOB
+from pipelines.settings import ApiSettings, Settings
+from simulator.applog import write_demo_logs
 from simulator.server import SimulatorConfig, SimulatorHandle, start
 
 REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / ".tools"
 SHARED_EXAMPLES = REPO.parent / "shared" / "fingerprint-api" / "examples"
+FAST_YOUNG_RETRY = YoungEventRetry(retries=2, min_delay_s=0.05, max_delay_s=0.1)
+TODAY = datetime.now(UTC).date()
 
 StartSimulator = Callable[..., SimulatorHandle]
 
@@ -51,3 +70,198 @@ def shared_examples() -> Path:
     if not SHARED_EXAMPLES.is_dir():
         pytest.skip("../shared not present")
     return SHARED_EXAMPLES
+
+
+def _api_settings_for(sim: SimulatorHandle, **overrides: Any) -> ApiSettings:
+    """Fast-retrying API settings aimed at `sim`, the client-side rate limit off unless asked."""
+    values = {
+        "api_url": sim.url,
+        "rate_limit_rps": 0,
+        "concurrency": 4,
+        "timeout_s": 2.0,
+        "max_attempts": 4,
+        "backoff_base_s": 0.01,
+        "backoff_cap_s": 0.05,
+    }
+    return ApiSettings(**{**values, **overrides})
+
+
+@pytest.fixture
+def api_settings() -> Callable[..., ApiSettings]:
+    """A factory `api_settings(sim, **overrides) -> ApiSettings`: fast retries, no client-side rate limit."""
+    return _api_settings_for
+
+
+@pytest.fixture
+def api_client(tmp_path: Path) -> Callable[..., FingerprintClient]:
+    """A factory `api_client(sim, key=None, young=FAST_YOUNG_RETRY, **api_overrides) -> FingerprintClient`."""
+
+    def make(
+        sim: SimulatorHandle, key: str | None = None, young: YoungEventRetry = FAST_YOUNG_RETRY, **overrides: Any
+    ) -> FingerprintClient:
+        settings = _api_settings_for(sim, **overrides)
+        secret = Secret(key if key is not None else sim.api_key)
+        return FingerprintClient(
+            settings, secret, limiter_for(settings, secret, tmp_path / "ratelimit"), young_event_retry=young
+        )
+
+    return make
+
+
+def _settings_for(sim: SimulatorHandle, root: Path, **groups: dict[str, Any]) -> Settings:
+    """Settings a deployment would set for a warehouse in `root/warehouse` fed by logs in `root/logs`."""
+    base = Settings(
+        api=ApiSettings(api_url=sim.url, rate_limit_rps=200, concurrency=8),
+    ).replace(logs={"glob": str(root / "logs" / "*")}, warehouse={"directory": str(root / "warehouse")})
+    return base.replace(**groups) if groups else base
+
+
+@dataclass
+class World:
+    """A simulator, logged days and the settings of a warehouse over them; runs the real daily job."""
+
+    sim: SimulatorHandle
+    root: Path
+    settings: Settings
+    days: list[date]
+
+    @property
+    def warehouse(self) -> Path:
+        return self.settings.warehouse.root
+
+    def run_day(
+        self, day: date, instance: DagsterInstance | None = None, raise_on_error: bool = True, **groups: Any
+    ) -> ExecuteInProcessResult:
+        settings = self.settings.replace(**groups) if groups else self.settings
+        job = build_definitions(settings, secret_api_key=self.sim.api_key).resolve_job_def(DAILY_JOB)
+        return job.execute_in_process(
+            partition_key=day.isoformat(),
+            instance=instance or DagsterInstance.ephemeral(),
+            raise_on_error=raise_on_error,
+        )
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse / "fingerprint.duckdb"), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def sql(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        with duckdb.connect(str(self.warehouse / "fingerprint.duckdb"), read_only=True) as con:
+            return con.sql(sql, params=params or []).pl()
+
+    def event_calls(self) -> int:
+        return self.sim.stats()["by_kind"].get("event", 0)
+
+
+def _make_world(sim: SimulatorHandle, root: Path, days: list[date], per_day: int, **groups: Any) -> World:
+    write_demo_logs(sim.population, root / "logs", start=days[0], days=len(days), per_day=per_day)
+    return World(sim, root, _settings_for(sim, root, **groups), days)
+
+
+@pytest.fixture
+def settings_for() -> Callable[..., Settings]:
+    """A factory `settings_for(sim, root, **groups) -> Settings` for a warehouse in `root/warehouse`."""
+    return _settings_for
+
+
+@pytest.fixture
+def make_world() -> Callable[..., World]:
+    """A factory `make_world(sim, root, days, per_day, **groups) -> World` that writes the demo logs first."""
+    return _make_world
+
+
+@pytest.fixture
+def world(tmp_path: Path, simulator: StartSimulator) -> World:
+    """A simulator and two days of demo logs (the day before yesterday and yesterday), 40 requests a day."""
+    days = [TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
+    return _make_world(simulator(), tmp_path, days, per_day=40)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+
+
+def _arbitrary_value_in(event: dict, data: st.DataObject) -> dict:
+    """A copy of `event` with arbitrary JSON at a random existing path."""
+    event = copy.deepcopy(event)
+    node = event
+    while isinstance(node, dict) and node:
+        k = data.draw(st.sampled_from(sorted(node)))
+        if not isinstance(node[k], dict) or data.draw(st.booleans()):
+            node[k] = data.draw(JSON_VALUES)
+            break
+        node = node[k]
+    return event
+
+
+@pytest.fixture(scope="session")
+def arbitrary_value_in() -> Callable[[dict, st.DataObject], dict]:
+    """`arbitrary_value_in(event, data)`: a copy of a parsed event with arbitrary JSON at a random existing path,
+    for the property tests of the flatteners (v3 and v4)."""
+    return _arbitrary_value_in
+
+
+def _provisioned(path: Path, what: str) -> Path:
+    """A tool `./fpwh test` provisions: skipped with the reason when absent, but a failure under CI."""
+    if path.exists():
+        return path
+    message = f"{what} is not installed at {path}: `./fpwh test` provisions it"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def old_duckdb() -> Callable[[str], str]:
+    """`old_duckdb("1.1")`: the Python of a virtualenv holding that DuckDB release line (from `./fpwh test`)."""
+    return lambda line: str(_provisioned(TOOLS / f"duckdb-{line}" / "bin" / "python", f"DuckDB {line}"))
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's /usr/bin/chromium (from `./fpwh test`), for the dashboard's browser test."""
+    return _provisioned(Path("/usr/bin/chromium"), "Chromium")
+
+
+@dataclass(frozen=True)
+class Planted:
+    """Two days through the real daily job: user `u-sharer` on 12 devices, then a bot burst (`simulator.population`)."""
+
+    world: World
+    planted: dict[date, dict[str, str]]  # day -> request ID -> planted pattern
+
+    @property
+    def sim(self) -> SimulatorHandle:
+        return self.world.sim
+
+    @property
+    def warehouse(self) -> Path:
+        return self.world.warehouse
+
+    @property
+    def sharer_day(self) -> date:
+        return self.world.days[0]
+
+    @property
+    def burst_day(self) -> date:
+        return self.world.days[1]
+
+    def sql(self, query: str, params: list | None = None) -> pl.DataFrame:
+        return self.world.sql(query, params)
+
+    def ids_of(self, day: date, pattern: str) -> set[str]:
+        return {rid for rid, kind in self.planted[day].items() if kind == pattern}
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
+    """The daily job materialized for the sharer's day and the burst's day, against a fresh simulator."""
+    root = tmp_path_factory.mktemp("planted")
+    days = [TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
+    with start(SimulatorConfig(seed=1, port=0)) as sim:
+        world = _make_world(sim, root, days, per_day=60)
+        for day in days:
+            assert world.run_day(day).success
+        yield Planted(world, {day: sim.population.planted(day) for day in days})

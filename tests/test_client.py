@@ -15,31 +15,15 @@ from typing import Any
 import pytest
 import requests
 
-from pipelines.api.client import FingerprintClient, YoungEventRetry, _retry_after_s
+from pipelines.api.client import YoungEventRetry
 from pipelines.api.errors import FatalApiError
+from pipelines.api.exchange import retry_after_s
 from pipelines.api.results import FetchResult
-from pipelines.api.settings import ClientSettings, Secret
 from simulator.server import SimulatorHandle
 
 DAY_MS = 86_400_000
-FAST_YOUNG_RETRY = YoungEventRetry(retries=2, min_delay_s=0.05, max_delay_s=0.1)
+YOUNG = YoungEventRetry(retries=2, min_delay_s=0.05, max_delay_s=0.1)
 THROTTLE_CODES = (b"429 Too Many Requests", b"TooManyRequests")
-
-
-def settings_for(sim: SimulatorHandle, tmp_path: Any, **overrides: Any) -> ClientSettings:
-    """Fast-retrying settings aimed at the simulator, client limiter off unless asked."""
-    values: dict[str, Any] = {
-        "api_key": Secret(sim.api_key),
-        "api_url": sim.url,
-        "rate_limit_rps": 0,
-        "concurrency": 4,
-        "timeout_s": 2.0,
-        "max_attempts": 4,
-        "backoff_base_s": 0.01,
-        "backoff_cap_s": 0.05,
-        "rate_limit_dir": str(tmp_path / "ratelimit"),
-    }
-    return ClientSettings(**{**values, **overrides})
 
 
 def event_ids(sim: SimulatorHandle, n: int) -> list[str]:
@@ -47,8 +31,8 @@ def event_ids(sim: SimulatorHandle, n: int) -> list[str]:
     return [request_id for _, request_id in sim.population.day_events(yesterday)[:n]]
 
 
-def fetch_all(sim: SimulatorHandle, tmp_path: Any, ids: list[str], **overrides: Any) -> list[FetchResult]:
-    with FingerprintClient(settings_for(sim, tmp_path, **overrides), young_event_retry=FAST_YOUNG_RETRY) as client:
+def fetch_all(api_client: Any, sim: SimulatorHandle, ids: list[str], **overrides: Any) -> list[FetchResult]:
+    with api_client(sim, young=YOUNG, **overrides) as client:
         return list(client.fetch_events(ids))
 
 
@@ -57,10 +41,10 @@ def id_aged(ms: int) -> str:
     return f"{int(time.time() * 1000) - ms:013d}.ZZzz00"
 
 
-def test_an_existing_event_is_ok_with_the_exact_body_bytes(simulator, tmp_path) -> None:
+def test_an_existing_event_is_ok_with_the_exact_body_bytes(simulator, tmp_path, api_client) -> None:
     sim = simulator()
     ids = event_ids(sim, 6)
-    results = fetch_all(sim, tmp_path, ids)
+    results = fetch_all(api_client, sim, ids)
 
     assert sorted(r.request_id for r in results) == sorted(ids)
     for r in results:
@@ -72,9 +56,9 @@ def test_an_existing_event_is_ok_with_the_exact_body_bytes(simulator, tmp_path) 
     assert sim.stats()["total"] == len(ids) * 2  # the client's calls plus the direct ones
 
 
-def test_an_unknown_id_is_not_found_after_a_single_call(simulator, tmp_path) -> None:
+def test_an_unknown_id_is_not_found_after_a_single_call(simulator, tmp_path, api_client) -> None:
     sim = simulator()
-    (result,) = fetch_all(sim, tmp_path, [id_aged(DAY_MS)])
+    (result,) = fetch_all(api_client, sim, [id_aged(DAY_MS)])
 
     assert (result.outcome, result.http_status, result.error_code, result.attempts) == (
         "not_found",
@@ -86,20 +70,22 @@ def test_an_unknown_id_is_not_found_after_a_single_call(simulator, tmp_path) -> 
     assert sim.stats()["total"] == 1
 
 
-def test_a_404_for_a_just_created_event_is_retried_while_it_may_still_propagate(simulator, tmp_path) -> None:
+def test_a_404_for_a_just_created_event_is_retried_while_it_may_still_propagate(
+    simulator, tmp_path, api_client
+) -> None:
     sim = simulator()
-    (result,) = fetch_all(sim, tmp_path, [id_aged(1_000)])
+    (result,) = fetch_all(api_client, sim, [id_aged(1_000)])
 
     assert (result.outcome, result.error_code) == ("not_found", "RequestNotFound")
-    assert result.attempts == 1 + FAST_YOUNG_RETRY.retries
+    assert result.attempts == 1 + YOUNG.retries
     assert sim.stats()["total"] == result.attempts
 
 
-def test_a_404_past_retention_says_the_event_is_too_old_to_fetch(simulator, tmp_path) -> None:
+def test_a_404_past_retention_says_the_event_is_too_old_to_fetch(simulator, tmp_path, api_client) -> None:
     sim = simulator(retention_days=30)
     old = sim.population.day_events(datetime.now(UTC).date() - timedelta(days=42))[0][1]
-    (result,) = fetch_all(sim, tmp_path, [id_aged(41 * DAY_MS + 3_600_000)], retention_days=30)
-    (real_old,) = fetch_all(sim, tmp_path, [old], retention_days=30)
+    (result,) = fetch_all(api_client, sim, [id_aged(41 * DAY_MS + 3_600_000)], retention_days=30)
+    (real_old,) = fetch_all(api_client, sim, [old], retention_days=30)
 
     assert result.outcome == "not_found"
     assert result.error_message == (
@@ -110,9 +96,9 @@ def test_a_404_past_retention_says_the_event_is_too_old_to_fetch(simulator, tmp_
     assert sim.stats()["total"] == 2
 
 
-def test_a_malformed_id_fails_with_the_api_code_without_retry(simulator, tmp_path) -> None:
+def test_a_malformed_id_fails_with_the_api_code_without_retry(simulator, tmp_path, api_client) -> None:
     sim = simulator()
-    (result,) = fetch_all(sim, tmp_path, ["not-a-request-id"])
+    (result,) = fetch_all(api_client, sim, ["not-a-request-id"])
 
     assert (result.outcome, result.http_status, result.error_code, result.attempts) == (
         "failed",
@@ -123,14 +109,16 @@ def test_a_malformed_id_fails_with_the_api_code_without_retry(simulator, tmp_pat
     assert sim.stats()["total"] == 1
 
 
-def test_a_rejected_key_stops_the_run_with_a_fix_and_never_shows_the_key(simulator, tmp_path, caplog) -> None:
+def test_a_rejected_key_stops_the_run_with_a_fix_and_never_shows_the_key(
+    simulator, tmp_path, caplog, api_client
+) -> None:
     sim = simulator()
     wrong_key = "sk-wrong-key-7c1d9e2f"
     caplog.set_level(logging.DEBUG)
-    settings = settings_for(sim, tmp_path, api_key=Secret(wrong_key))
     seen: list[FetchResult] = []
     started = time.monotonic()
-    with FingerprintClient(settings) as client, pytest.raises(FatalApiError) as caught:
+    with api_client(sim, key=wrong_key) as client, pytest.raises(FatalApiError) as caught:
+        concurrency = client.settings.concurrency
         seen.extend(client.fetch_events(event_ids(sim, 200)))
     time.sleep(0.1)  # let in-flight workers finish, so any late log line is in caplog too
 
@@ -141,7 +129,7 @@ def test_a_rejected_key_stops_the_run_with_a_fix_and_never_shows_the_key(simulat
     )
     assert (error.http_status, error.code) == (403, "TokenNotFound")
     assert time.monotonic() - started < 2.0
-    assert sim.stats()["total"] <= 2 * settings.concurrency  # outstanding work was cancelled
+    assert sim.stats()["total"] <= 2 * concurrency  # outstanding work was cancelled
     everything = [
         str(error),
         repr(error),
@@ -170,10 +158,10 @@ def test_each_refusal_names_what_to_fix(code, names) -> None:
     assert f"(403 {code or 'Forbidden'})" in message and names in message
 
 
-def test_the_key_travels_in_a_header_never_in_a_url(simulator, tmp_path, capfd, caplog) -> None:
+def test_the_key_travels_in_a_header_never_in_a_url(simulator, tmp_path, capfd, caplog, api_client) -> None:
     sim = simulator(log_requests=True)
     caplog.set_level(logging.DEBUG)
-    results = fetch_all(sim, tmp_path, [*event_ids(sim, 3), id_aged(DAY_MS)])
+    results = fetch_all(api_client, sim, [*event_ids(sim, 3), id_aged(DAY_MS)])
     request_lines = [line for line in capfd.readouterr().err.splitlines() if '"GET ' in line]
 
     assert [r.outcome for r in results].count("ok") == 3
@@ -183,11 +171,11 @@ def test_the_key_travels_in_a_header_never_in_a_url(simulator, tmp_path, capfd, 
     assert not any(sim.api_key in repr(r) for r in results)
 
 
-def test_a_429_pauses_every_worker_for_retry_after_and_loses_nothing(simulator, tmp_path) -> None:
+def test_a_429_pauses_every_worker_for_retry_after_and_loses_nothing(simulator, tmp_path, api_client) -> None:
     sim = simulator(rps_limit=50, rps_burst=10)
     ids = event_ids(sim, 30)
     started = time.monotonic()
-    results = fetch_all(sim, tmp_path, ids, concurrency=4)
+    results = fetch_all(api_client, sim, ids, concurrency=4)
     elapsed = time.monotonic() - started
     stats = sim.stats()
 
@@ -199,19 +187,19 @@ def test_a_429_pauses_every_worker_for_retry_after_and_loses_nothing(simulator, 
     assert stats["by_status"]["429"] <= 4 * 4
 
 
-def test_the_throttle_inside_a_200_is_retried_and_never_stored_as_ok(simulator, tmp_path) -> None:
+def test_the_throttle_inside_a_200_is_retried_and_never_stored_as_ok(simulator, tmp_path, api_client) -> None:
     sim = simulator(rps_limit=50, rps_burst=5, throttle_in_200_rate=1.0)
     ids = event_ids(sim, 20)
-    results = fetch_all(sim, tmp_path, ids, backoff_base_s=0.05, backoff_cap_s=0.2)
+    results = fetch_all(api_client, sim, ids, backoff_base_s=0.05, backoff_cap_s=0.2)
 
     assert sim.stats()["throttled_in_200"] >= 1
     assert Counter(r.request_id for r in results) == Counter(ids)
     assert all(r.outcome == "ok" and not any(c in r.body for c in THROTTLE_CODES) for r in results)
 
 
-def test_a_persistent_in_200_throttle_ends_as_failed_throttled(simulator, tmp_path) -> None:
+def test_a_persistent_in_200_throttle_ends_as_failed_throttled(simulator, tmp_path, api_client) -> None:
     sim = simulator(rps_limit=1, rps_burst=1, throttle_in_200_rate=1.0)
-    results = fetch_all(sim, tmp_path, event_ids(sim, 8), max_attempts=1)
+    results = fetch_all(api_client, sim, event_ids(sim, 8), max_attempts=1)
     failed = [r for r in results if r.outcome != "ok"]
 
     assert len(failed) >= 6
@@ -229,10 +217,10 @@ def test_a_persistent_in_200_throttle_ends_as_failed_throttled(simulator, tmp_pa
     ],
     ids=["5xx", "drop", "short-body", "cut-json"],
 )
-def test_transient_faults_are_retried_until_ok(simulator, tmp_path, faults) -> None:
+def test_transient_faults_are_retried_until_ok(simulator, tmp_path, faults, api_client) -> None:
     sim = simulator(**faults)
     ids = event_ids(sim, 30)
-    results = fetch_all(sim, tmp_path, ids, max_attempts=10)
+    results = fetch_all(api_client, sim, ids, max_attempts=10)
 
     assert Counter(r.request_id for r in results) == Counter(ids)
     assert all(r.outcome == "ok" for r in results)
@@ -249,9 +237,9 @@ def test_transient_faults_are_retried_until_ok(simulator, tmp_path, faults) -> N
     ],
     ids=["5xx", "drop", "short-body", "cut-json"],
 )
-def test_persistent_faults_fail_after_max_attempts(simulator, tmp_path, faults, status, codes) -> None:
+def test_persistent_faults_fail_after_max_attempts(simulator, tmp_path, faults, status, codes, api_client) -> None:
     sim = simulator(**faults)
-    results = fetch_all(sim, tmp_path, event_ids(sim, 5), max_attempts=3)
+    results = fetch_all(api_client, sim, event_ids(sim, 5), max_attempts=3)
 
     assert all(r.outcome == "failed" and r.attempts == 3 and r.body is None for r in results)
     assert {r.http_status for r in results} <= status
@@ -259,12 +247,12 @@ def test_persistent_faults_fail_after_max_attempts(simulator, tmp_path, faults, 
     assert sim.stats()["total"] == 15
 
 
-def test_a_connection_failure_is_described_without_the_url_or_the_key(simulator, tmp_path) -> None:
+def test_a_connection_failure_is_described_without_the_url_or_the_key(simulator, tmp_path, api_client) -> None:
     sim = simulator()
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    (result,) = fetch_all(sim, tmp_path, event_ids(sim, 1), api_url=closed_url, max_attempts=2)
+    (result,) = fetch_all(api_client, sim, event_ids(sim, 1), api_url=closed_url, max_attempts=2)
 
     assert (result.outcome, result.http_status, result.error_code, result.attempts) == (
         "failed",
@@ -276,24 +264,24 @@ def test_a_connection_failure_is_described_without_the_url_or_the_key(simulator,
     assert closed_url.split("//")[1] not in result.error_message and sim.api_key not in result.error_message
 
 
-def test_a_slow_api_times_out_and_fails_after_max_attempts(simulator, tmp_path) -> None:
+def test_a_slow_api_times_out_and_fails_after_max_attempts(simulator, tmp_path, api_client) -> None:
     sim = simulator(latency_ms=400)
-    results = fetch_all(sim, tmp_path, event_ids(sim, 2), timeout_s=0.1, max_attempts=2)
+    results = fetch_all(api_client, sim, event_ids(sim, 2), timeout_s=0.1, max_attempts=2)
 
     assert all((r.outcome, r.http_status, r.error_code, r.attempts) == ("failed", None, "timeout", 2) for r in results)
 
 
-def test_at_most_concurrency_requests_are_in_flight(simulator, tmp_path) -> None:
+def test_at_most_concurrency_requests_are_in_flight(simulator, tmp_path, api_client) -> None:
     sim = simulator(latency_ms=100)
     started = time.monotonic()
-    results = fetch_all(sim, tmp_path, event_ids(sim, 12), concurrency=3)
+    results = fetch_all(api_client, sim, event_ids(sim, 12), concurrency=3)
     elapsed = time.monotonic() - started
 
     assert all(r.outcome == "ok" for r in results)
     assert 0.4 <= elapsed < 1.0  # 12 IDs x 100 ms / 3 in flight: four waves, not one, not twelve
 
 
-def test_ids_are_pulled_a_bounded_window_ahead_and_progress_is_reported(simulator, tmp_path) -> None:
+def test_ids_are_pulled_a_bounded_window_ahead(simulator, api_client) -> None:
     sim = simulator()
     pulled = 0
 
@@ -303,22 +291,20 @@ def test_ids_are_pulled_a_bounded_window_ahead_and_progress_is_reported(simulato
             pulled += 1
             yield request_id
 
-    progress: list[tuple[int, int | None]] = []
-    with FingerprintClient(settings_for(sim, tmp_path, concurrency=2)) as client:
-        results = client.fetch_events(lazily(event_ids(sim, 100)), progress=lambda *p: progress.append(p))
+    with api_client(sim, concurrency=2) as client:
+        results = client.fetch_events(lazily(event_ids(sim, 100)))
         next(results)
         assert pulled <= 2 * 2 + 2
         results.close()
-        listed = list(client.fetch_events(event_ids(sim, 3), progress=lambda *p: progress.append(p)))
+        listed = list(client.fetch_events(event_ids(sim, 3)))
 
     assert len(listed) == 3
-    assert progress == [(1, None), (1, 3), (2, 3), (3, 3)]
 
 
-def test_the_client_limiter_paces_requests(simulator, tmp_path) -> None:
+def test_the_client_limiter_paces_requests(simulator, tmp_path, api_client) -> None:
     sim = simulator()
     started = time.monotonic()
-    results = fetch_all(sim, tmp_path, event_ids(sim, 12), rate_limit_rps=20, burst=2)
+    results = fetch_all(api_client, sim, event_ids(sim, 12), rate_limit_rps=20, rate_limit_burst=2)
     elapsed = time.monotonic() - started
 
     assert all(r.outcome == "ok" for r in results)
@@ -328,6 +314,6 @@ def test_the_client_limiter_paces_requests(simulator, tmp_path) -> None:
 def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     in_three_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
 
-    assert _retry_after_s("2") == 2.0
-    assert 1.0 < _retry_after_s(in_three_seconds) <= 3.0
-    assert _retry_after_s(None) is None and _retry_after_s("soon") is None
+    assert retry_after_s("2") == 2.0
+    assert 1.0 < retry_after_s(in_three_seconds) <= 3.0
+    assert retry_after_s(None) is None and retry_after_s("soon") is None

@@ -1,14 +1,12 @@
 """The static dashboard, opened in a real headless Chromium: it loads cleanly and its charts are drawn.
 
-Chromium comes from the OS packages: when /usr/bin/chromium is missing the session installs it with
-apt-get (CI runs as root on a Debian machine). The screenshot of the run is kept beside the page, as
+Chromium comes from the OS packages (`./fpwh test` installs Debian's `chromium` when it can; the test skips
+outside CI when it is missing). The screenshot of the run is kept beside the page, as
 `<warehouse>/dashboard/screenshot.png`, for a human to look at.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.dashboard import render_dashboard
-from tests.test_analytics import planted  # noqa: F401  (the two-day warehouse with planted patterns)
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -30,22 +26,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """/usr/bin/chromium, installed from the OS packages when missing; fails with what to do if that fails."""
-    if not CHROMIUM.is_file():
-        if shutil.which("apt-get") is None:
-            pytest.fail(f"{CHROMIUM} is missing and there is no apt-get: install Chromium from your OS packages")
-        install = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium"
-        run = subprocess.run(["sh", "-c", install], capture_output=True, text=True, timeout=900, check=False)
-        if run.returncode != 0 or not CHROMIUM.is_file():
-            pytest.fail(
-                f"could not install Chromium ({install!r} exited {run.returncode}); run it as root, or install "
-                f"the `chromium` package by hand:\n{run.stderr[-2000:]}"
-            )
-    return CHROMIUM
 
 
 @pytest.fixture
@@ -68,7 +48,7 @@ def browser_page(chromium: Path) -> Iterator[tuple[object, list[str]]]:
 
 
 @pytest.mark.slow
-def test_the_dashboard_loads_without_console_errors_and_draws_its_charts(planted, browser_page):  # noqa: F811
+def test_the_dashboard_loads_without_console_errors_and_draws_its_charts(planted, browser_page):
     page, errors = browser_page
     html = planted.warehouse / "dashboard" / "index.html"
     assert html.is_file(), "the daily job's `dashboard` asset writes the page"

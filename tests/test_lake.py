@@ -72,15 +72,11 @@ def test_days_written_before_a_column_existed_read_it_as_null(tmp_path: Path) ->
     assert table["city"].to_list() == [None, None, "Oslo"]
 
 
-def test_partitions_are_listed_oldest_first_and_can_be_deleted(tmp_path: Path) -> None:
+def test_partitions_are_listed_oldest_first(tmp_path: Path) -> None:
     for day in (date(2024, 3, 2), date(2024, 2, 28), DAY):
         lake.write_partition(tmp_path, "events", day, events(1))
 
     assert lake.partitions(tmp_path, "events") == [date(2024, 2, 28), DAY, date(2024, 3, 2)]
-    assert lake.delete_partition(tmp_path, "events", DAY) is True
-    assert lake.delete_partition(tmp_path, "events", DAY) is False
-    assert lake.partitions(tmp_path, "events") == [date(2024, 2, 28), date(2024, 3, 2)]
-    assert not (tmp_path / "events" / "day=2024-03-01").exists()
 
 
 def test_a_table_never_written_reads_as_empty(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from pipelines.api.ratelimit import FileTokenBucket, Unlimited, limiter_for
-from pipelines.api.settings import ClientSettings, Secret
+from pipelines.api.secret import Secret
+from pipelines.settings import ApiSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 _WORKER = """
 import sys, threading, time
 from pipelines.api.ratelimit import FileTokenBucket
-path, rate, burst, start, end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(float, sys.argv[4:6])
+path, rate, burst = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 bucket = FileTokenBucket(path, rate=rate, burst=burst)
+print("ready", flush=True)
+start, end = map(float, sys.stdin.readline().split())  # the parent starts the clock once both are up
 stamps = []
 def take():
     while True:
@@ -43,17 +46,23 @@ def _most_in_any_window(stamps: list[float], width: float) -> int:
 def test_two_processes_sharing_a_key_never_exceed_its_rate_together(tmp_path: Path) -> None:
     rate, burst, duration = 20.0, 2.0, 2.0
     path = tmp_path / "bucket"
-    start = time.time() + 1.0  # both interpreters are up before the clock starts
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), str(rate), str(burst), str(start), str(start + duration)],
+            [sys.executable, "-c", _WORKER, str(path), str(rate), str(burst)],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)
     ]
-    per_process = [[float(line) for line in w.communicate(timeout=30)[0].split()] for w in workers]
+    assert all(w.stdout.readline().strip() == "ready" for w in workers)  # type: ignore[union-attr]
+    start = time.time() + 0.2
+    for w in workers:
+        w.stdin.write(f"{start} {start + duration}\n")  # type: ignore[union-attr]
+        w.stdin.close()  # type: ignore[union-attr]
+    per_process = [[float(line) for line in w.stdout.read().split()] for w in workers]  # type: ignore[union-attr]
+    assert [w.wait(timeout=60) for w in workers] == [0, 0]
     stamps = [s for process in per_process for s in process]
 
     assert all(len(process) > 5 for process in per_process), "both processes got a share"
@@ -102,7 +111,7 @@ def test_acquire_gives_up_when_the_run_stops(tmp_path: Path) -> None:
 
 def test_the_bucket_file_is_named_by_the_key_fingerprint_and_never_holds_the_key(tmp_path: Path) -> None:
     key = "sk-ratelimit-test-secret"
-    limiter = limiter_for(ClientSettings(api_key=Secret(key), rate_limit_rps=5, rate_limit_dir=str(tmp_path)))
+    limiter = limiter_for(ApiSettings(rate_limit_rps=5), Secret(key), tmp_path)
     limiter.acquire()
     limiter.close()
 
@@ -112,8 +121,8 @@ def test_the_bucket_file_is_named_by_the_key_fingerprint_and_never_holds_the_key
 
 
 def test_no_rate_limit_means_no_waiting_and_no_file(tmp_path: Path) -> None:
-    for rate in (0.0, -1.0, float("inf")):
-        limiter = limiter_for(ClientSettings(api_key=Secret("k"), rate_limit_rps=rate, rate_limit_dir=str(tmp_path)))
+    for rate in (0.0, float("inf")):
+        limiter = limiter_for(ApiSettings(rate_limit_rps=rate), Secret("k"), tmp_path)
         started = time.monotonic()
         for _ in range(100_000):
             limiter.acquire()

@@ -18,28 +18,33 @@ import requests
 
 from pipelines.api.client import FingerprintClient
 from pipelines.api.errors import FatalApiError
-from pipelines.api.settings import ClientSettings, Secret
-from pipelines.config import PipelineEnv
-from pipelines.resources import FingerprintApiResource
+from pipelines.api.ratelimit import Unlimited
+from pipelines.api.secret import Secret
+from pipelines.fetch import DayFetch, FetchReport
+from pipelines.fetch.search import pages_to_cover
+from pipelines.settings import ApiSettings, Settings, SettingsError
+from pipelines.state import StateStore
 from pipelines.storage.bronze import Bronze
-from pipelines.strategy import DayFetch, cursor_path, fetch_day, pages_to_cover
 from simulator.population import day_start_ms
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = datetime.now(UTC).date() - timedelta(days=2)
 
 
-def client_for(sim, rps: float = 0, version: int = 3) -> FingerprintClient:
-    settings = ClientSettings(api_key=Secret(sim.api_key), api_url=sim.url, rate_limit_rps=rps, api_version=version)
-    return FingerprintClient(settings)
+def client_for(sim, rps: float = 0, version: int = 3, key: str | None = None, **options) -> FingerprintClient:
+    settings = ApiSettings(api_url=sim.url, rate_limit_rps=rps, api_version=version, **options)
+    return FingerprintClient(settings, Secret(key or sim.api_key), Unlimited())
 
 
 def run(
     sim, tmp_path: Path, todo: list[str], day: date = DAY, rps: float = 0, version: int = 3, **options
-) -> tuple[DayFetch, Bronze]:
+) -> tuple[FetchReport, Bronze]:
+    """Fetch `todo` of `day` into bronze under `tmp_path`; `options` are ApiSettings fields (strategy, keep, ...)."""
+    renamed = {"strategy": "fetch_strategy", "keep": "search_keep", "page_size": "search_page_size"}
+    options = {renamed.get(k, k): v for k, v in options.items()}
     bronze = Bronze(tmp_path / "bronze")
-    with client_for(sim, rps, version) as client:
-        report = fetch_day(client, bronze, tmp_path / "state", day, todo, lambda _: None, **options)
+    with client_for(sim, rps, version, **options) as client:
+        report = DayFetch(day, client, bronze, StateStore(tmp_path), lambda _: None).run(todo)
     return report, bronze
 
 
@@ -128,7 +133,7 @@ def test_pagination_is_exact_when_events_share_the_millisecond_of_a_page_edge(si
     assert set(landed["request_id"]) == set(day_ids(sim))
     assert report.saturated_ms == 0 and report.search_pages > len(events) / 2
     # events lacking both identification and botd carry no request ID: only those go by ID
-    assert landed.filter(pl.col("method") == "by_id").height == report.by_id.requested <= 5
+    assert landed.filter(pl.col("method") == "by_id").height == report.by_id_requested <= 5
 
 
 def test_keep_all_lands_every_event_of_the_day_and_ids_outside_the_window_go_by_id(simulator, tmp_path):
@@ -152,7 +157,7 @@ def test_auto_picks_search_on_a_dense_day_and_by_id_on_a_sparse_one(simulator, t
     # A search item whose identification and botd both failed carries no request ID: those are fetched by ID.
     unkeyed = [rid for rid in day_ids(sim) if {"identification", "botd"} <= unkeyed_products(sim, rid)]
     assert dense.method == "search+by_id" and dense.search_pages <= 12
-    assert dense.search_events_unkeyed == len(unkeyed) and dense.by_id.requested == len(unkeyed)
+    assert dense.search_events_unkeyed == len(unkeyed) and dense.by_id_requested == len(unkeyed)
     assert dense.api_calls == dense.search_calls + len(unkeyed) and dense.results == 2000
     assert dense.search_calls <= 12 and dense.calls_per_event <= (12 + len(unkeyed)) / 2000
     evenly = day_ids(sim)[7::97][:20]  # 20 IDs, 2 per page of 200: 10 pages beat 20 calls
@@ -163,7 +168,7 @@ def test_auto_picks_search_on_a_dense_day_and_by_id_on_a_sparse_one(simulator, t
     sparse, bronze = run(busy, tmp_path / "sparse", sparse_ids)
     assert sparse.api_calls <= len(sparse_ids)  # never worse than by ID: each page returned a logged event
     assert sparse.search_stopped == "cheaper_by_id" and sparse.results == len(sparse_ids)
-    assert sparse.by_id.requested == len(sparse_ids) - sparse.search_events_landed > 0
+    assert sparse.by_id_requested == len(sparse_ids) - sparse.search_events_landed > 0
     assert set(bronze.outcomes(DAY).filter(pl.col("outcome") == "ok")["request_id"]) == set(sparse_ids)
     clustered = day_ids(sim)[500:560]  # an hour's worth, logged densely: a page or two beat 60 calls
     burst, _ = run(sim, tmp_path / "clustered", clustered)
@@ -180,11 +185,8 @@ def test_a_429_during_search_is_honoured_and_nothing_is_lost(simulator, tmp_path
 
 def test_a_5xx_or_a_missing_search_endpoint_falls_back_to_by_id(simulator, tmp_path):
     sim = simulator(events_per_day=300, fail_5xx_rate=1.0)
-    bronze = Bronze(tmp_path / "bronze")
-    settings = ClientSettings(api_key=Secret(sim.api_key), api_url=sim.url, rate_limit_rps=0, max_attempts=1)
-    with FingerprintClient(settings) as client:
-        report = fetch_day(client, bronze, tmp_path / "state", DAY, day_ids(sim)[:10], lambda _: None)
-    assert report.search_stopped == "failed" and report.by_id.requested == 10
+    report, bronze = run(sim, tmp_path, day_ids(sim)[:10], max_attempts=1)
+    assert report.search_stopped == "failed" and report.by_id_requested == 10
     assert set(bronze.outcomes(DAY)["outcome"]) == {"failed"}
 
 
@@ -193,14 +195,17 @@ def test_a_crash_mid_pagination_resumes_from_the_last_landed_page(simulator, tmp
     script = (
         "import sys; from datetime import date; from pathlib import Path\n"
         "from pipelines.api.client import FingerprintClient\n"
-        "from pipelines.api.settings import ClientSettings, Secret\n"
+        "from pipelines.api.ratelimit import Unlimited\n"
+        "from pipelines.api.secret import Secret\n"
+        "from pipelines.fetch import DayFetch\n"
+        "from pipelines.settings import ApiSettings\n"
+        "from pipelines.state import StateStore\n"
         "from pipelines.storage.bronze import Bronze\n"
-        "from pipelines.strategy import fetch_day\n"
         "url, key, day, ids, out = sys.argv[1:]\n"
-        "settings = ClientSettings(api_key=Secret(key), api_url=url, rate_limit_rps=0)\n"
-        "with FingerprintClient(settings) as client:\n"
-        "    fetch_day(client, Bronze(Path(out) / 'bronze'), Path(out) / 'state', date.fromisoformat(day),\n"
-        "              Path(ids).read_text().split(), print, strategy='search', page_size=50)\n"
+        "settings = ApiSettings(api_url=url, rate_limit_rps=0, fetch_strategy='search', search_page_size=50)\n"
+        "with FingerprintClient(settings, Secret(key), Unlimited()) as client:\n"
+        "    DayFetch(date.fromisoformat(day), client, Bronze(Path(out) / 'bronze'), StateStore(Path(out)), print)"
+        ".run(Path(ids).read_text().split())\n"
     )
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(day_ids(sim)))
@@ -210,7 +215,7 @@ def test_a_crash_mid_pagination_resumes_from_the_last_landed_page(simulator, tmp
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    cursor = cursor_path(tmp_path / "state", DAY)
+    cursor = tmp_path / "state" / "search_cursor" / f"day={DAY.isoformat()}.json"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not cursor.exists() or orjson.loads(cursor.read_bytes())["pages"] < 5):
         time.sleep(0.05)
@@ -258,7 +263,7 @@ def test_the_v4_search_has_its_limits_and_an_exact_opaque_key(simulator, tmp_pat
     report, bronze = run(sim, tmp_path, day_ids(sim), version=4, strategy="search", page_size=2)
     fetches = bronze.all_fetches(DAY)
     assert set(fetches["method"]) == {"search"} and sorted(fetches["request_id"]) == sorted(day_ids(sim))
-    assert set(fetches["api_version"]) == {4} and report.by_id.requested == 0
+    assert set(fetches["api_version"]) == {4} and report.by_id_requested == 0
     rid = day_ids(sim)[3]
     body = pl.concat(bronze.ok_bodies(DAY)).filter(pl.col("request_id") == rid)["body"]
     by_id = requests.get(f"{sim.url}/v4/events/{rid}", headers=auth, timeout=10).content
@@ -271,23 +276,21 @@ def test_pages_to_cover_counts_greedy_pages():
     assert pages_to_cover([0, 50], 100, 10) == 1
 
 
-@pytest.mark.parametrize("strategy", ["nope"])
-def test_an_unknown_strategy_is_refused_with_the_variable_name(simulator, tmp_path, strategy):
-    with pytest.raises(ValueError, match="FPWH_FETCH_STRATEGY"):
-        run(simulator(), tmp_path, [], strategy=strategy)
+def test_an_unknown_strategy_is_refused_with_the_variable_name():
+    with pytest.raises(SettingsError, match="FPWH_FETCH_STRATEGY='nope'"):
+        Settings.from_env({"FPWH_FETCH_STRATEGY": "nope"}, require_key=False)
 
 
-def test_the_strategy_variables_reach_the_dagster_resource():
+def test_the_strategy_variables_reach_the_api_settings():
     env = {"FPWH_FETCH_STRATEGY": "search", "FPWH_SEARCH_KEEP": "all", "FPWH_SEARCH_PAGE_SIZE": "50"}
-    resource = FingerprintApiResource(secret_api_key="sk-test", **PipelineEnv.api_settings(env))
-    assert (resource.fetch_strategy, resource.search_keep, resource.search_page_size) == ("search", "all", 50)
-    default = FingerprintApiResource(secret_api_key="sk-test")
+    api = Settings.from_env(env, require_key=False).api
+    assert (api.fetch_strategy, api.search_keep, api.search_page_size) == ("search", "all", 50)
+    default = ApiSettings()
     assert (default.fetch_strategy, default.search_keep, default.search_page_size) == ("auto", "logged", None)
 
 
 def test_a_403_during_search_stops_the_run_like_a_fetch_by_id(simulator, tmp_path):
     sim = simulator(api_key="the-right-key")
-    settings = ClientSettings(api_key=Secret("a-wrong-key"), api_url=sim.url, rate_limit_rps=0)
-    with FingerprintClient(settings) as client, pytest.raises(FatalApiError, match="TokenNotFound"):
-        fetch_day(client, Bronze(tmp_path / "bronze"), tmp_path / "state", DAY, day_ids(sim)[:5], lambda _: None)
+    with pytest.raises(FatalApiError, match="TokenNotFound"), client_for(sim, key="a-wrong-key") as client:
+        DayFetch(DAY, client, Bronze(tmp_path / "bronze"), StateStore(tmp_path), lambda _: None).run(day_ids(sim)[:5])
     assert sim.stats()["by_kind"] == {"event": 0, "search": 1}

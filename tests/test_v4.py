@@ -8,7 +8,7 @@ and v4-only columns NULL in v3 rows (the catalog declares which is which).
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
@@ -18,18 +18,26 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.api.client import FingerprintClient
 from pipelines.api.errors import FatalApiError
-from pipelines.api.settings import ClientSettings, Secret
+from pipelines.settings import ApiSettings
 from simulator.events_v4 import RAW_NAMES
 from simulator.population import Population
-from tests.test_client import FAST_YOUNG_RETRY, event_ids, id_aged, settings_for
-from tests.test_flatten import with_arbitrary_value
-from tests.test_pipeline import DAYS, query, run_day, world  # noqa: F401  (`world` is a fixture)
 from transforms.catalog import TABLES, table
+from transforms.dialects import dialect
 from transforms.flatten import flatten
 
 DAY_MS = 86_400_000
+YESTERDAY = date.today() - timedelta(days=1)
+
+
+def event_ids(sim, n: int) -> list[str]:
+    return [rid for _, rid in sim.population.day_events(YESTERDAY)[:n]]
+
+
+def id_aged(ms: int) -> str:
+    """A well-formed request ID whose epoch-ms prefix is `ms` old (never issued by the simulator)."""
+    return f"{int(time.time() * 1000) - ms:013d}.ZZzz00"
+
 
 # v4 always carries the event's `event_id` and `timestamp` (the only required fields); v3 keeps them inside
 # `identification`, so an event whose identification failed has them NULL in v3 rows only.
@@ -221,8 +229,8 @@ V4_EVENT = _rich_v4_event()
 
 @settings(max_examples=150, deadline=None)
 @given(st.data())
-def test_any_value_anywhere_in_a_v4_event_never_crashes_the_batch(data):
-    event = with_arbitrary_value(V4_EVENT, data)
+def test_any_value_anywhere_in_a_v4_event_never_crashes_the_batch(arbitrary_value_in, data):
+    event = arbitrary_value_in(V4_EVENT, data)
     result = flatten(["x", "ok"], [orjson.dumps(event), orjson.dumps(V4_EVENT)], 4)
     assert result.tables["events"].filter(pl.col("request_id") == "ok").height == 1
     assert result.events_quarantined + result.tables["events"].height == 2
@@ -264,12 +272,11 @@ def test_the_simulator_serves_the_same_facts_as_v4_with_v4_auth_and_error_bodies
     assert answers[500].json() == example("500_internal_server_error.json")
 
 
-def test_the_v4_client_reads_v4_events_with_the_same_outcomes_as_v3(simulator, tmp_path):
+def test_the_v4_client_reads_v4_events_with_the_same_outcomes_as_v3(simulator, api_client):
     sim = simulator()
     ids = event_ids(sim, 5)
-    settings = settings_for(sim, tmp_path, api_version=4)
     unknown = id_aged(DAY_MS)
-    with FingerprintClient(settings, young_event_retry=FAST_YOUNG_RETRY) as client:
+    with api_client(sim, api_version=4) as client:
         results = {r.request_id: r for r in client.fetch_events([*ids, unknown, "not-an-id"])}
 
     for rid in ids:
@@ -285,10 +292,10 @@ def test_the_v4_client_reads_v4_events_with_the_same_outcomes_as_v3(simulator, t
     )
 
 
-def test_v4_throttling_and_server_errors_are_retried_until_ok(simulator, tmp_path):
+def test_v4_throttling_and_server_errors_are_retried_until_ok(simulator, api_client):
     sim = simulator(rps_limit=20, rps_burst=2, fail_5xx_rate=0.3)
     ids = event_ids(sim, 12)
-    with FingerprintClient(settings_for(sim, tmp_path, api_version=4, max_attempts=10)) as client:
+    with api_client(sim, api_version=4, max_attempts=10) as client:
         results = list(client.fetch_events(ids))
 
     assert sorted(r.request_id for r in results) == sorted(ids)
@@ -296,18 +303,18 @@ def test_v4_throttling_and_server_errors_are_retried_until_ok(simulator, tmp_pat
     assert sim.stats()["by_status"].get("429", 0) + sim.stats()["faults"]["server_error"] > 0
 
 
-def test_a_rejected_v4_key_stops_the_run_with_what_to_fix(simulator, tmp_path):
+def test_a_rejected_v4_key_stops_the_run_with_what_to_fix(simulator, api_client):
     sim = simulator()
-    settings = settings_for(sim, tmp_path, api_version=4, api_key=Secret("sk-wrong-v4"))
     started = time.monotonic()
-    with FingerprintClient(settings) as client, pytest.raises(FatalApiError) as caught:
+    with api_client(sim, key="sk-wrong-v4", api_version=4) as client, pytest.raises(FatalApiError) as caught:
         list(client.fetch_events(event_ids(sim, 50)))
 
     assert str(caught.value).startswith(
         "Fingerprint rejected the secret key (403 secret_api_key_not_found): check FINGERPRINT_SECRET_API_KEY"
     )
     assert "sk-wrong-v4" not in str(caught.value) and time.monotonic() - started < 2.0
-    assert "FINGERPRINT_REGION" in str(FatalApiError.forbidden("wrong_region", None))
+    name = dialect(4).error_name("wrong_region")
+    assert "FINGERPRINT_REGION" in str(FatalApiError.forbidden("wrong_region", None, name))
 
 
 @pytest.mark.parametrize(
@@ -321,36 +328,32 @@ def test_a_rejected_v4_key_stops_the_run_with_what_to_fix(simulator, tmp_path):
     ],
 )
 def test_v4_uses_the_regional_v4_base_and_an_override_names_the_server_root(region, api_url, base):
-    v4 = ClientSettings(api_key=Secret("k"), region=region, api_url=api_url, api_version=4)
-    v3 = ClientSettings(api_key=Secret("k"), region=region, api_url=api_url, api_version=3)
-    assert v4.base_url == base
-    assert v3.base_url == v4.root_url
+    root = ApiSettings(region=region, api_url=api_url).root_url
+    assert dialect(4).base_url(root) == base
+    assert dialect(3).base_url(root) == root
 
 
 # --- the pipeline ----------------------------------------------------------------------------------------
 
 
-def test_switching_a_running_warehouse_to_v4_changes_one_variable_and_no_query(world, monkeypatch):  # noqa: F811
-    sim, warehouse, _ = world
-    assert run_day(DAYS[0]).success
+def test_switching_a_running_warehouse_to_v4_changes_one_variable_and_no_query(world):
+    sim, days = world.sim, world.days
+    assert world.run_day(days[0]).success
     sim.reset_stats()
-    monkeypatch.setenv("FINGERPRINT_API_VERSION", "4")
-    result = run_day(DAYS[1])
+    result = world.run_day(days[1], api={"api_version": 4})
 
     assert result.success
     failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
     assert set(failed) <= {"no_unknown_api_fields"}, failed
     assert sim.stats()["by_kind"]["event"] > 0
-    per_day = query(warehouse, "SELECT day, api_version, count(*) FROM events GROUP BY ALL ORDER BY day")
-    assert [(d, v) for d, v, _ in per_day] == [(DAYS[0], 3), (DAYS[1], 4)]
-    fetched = query(warehouse, "SELECT DISTINCT api_version FROM fetches WHERE day = ?".replace("?", f"'{DAYS[1]}'"))
-    assert fetched == [(4,)]
-    both_days = query(
-        warehouse,
+    per_day = world.query("SELECT day, api_version, count(*) FROM events GROUP BY ALL ORDER BY day")
+    assert [(d, v) for d, v, _ in per_day] == [(days[0], 3), (days[1], 4)]
+    assert world.query("SELECT DISTINCT api_version FROM fetches WHERE day = ?", [days[1]]) == [(4,)]
+    both_days = world.query(
         "SELECT day, count(visitor_id), count(bot_result) FROM app_requests_enriched "
         "WHERE fetch_outcome = 'ok' GROUP BY day ORDER BY day",
     )
-    assert [d for d, *_ in both_days] == DAYS and all(n > 0 for _, n, _ in both_days)
+    assert [d for d, *_ in both_days] == days and all(n > 0 for _, n, _ in both_days)
     for view in ("velocity_wide", "suspicious_requests", "fetches_latest"):
-        assert query(warehouse, f"SELECT count(*) FROM {view}")[0][0] >= 0
-    assert query(warehouse, "SELECT count(*) FROM velocity WHERE api_version = 4")[0][0] > 0
+        assert world.query(f"SELECT count(*) FROM {view} WHERE day = ?", [days[1]])[0][0] > 0
+    assert world.query("SELECT count(*) FROM velocity WHERE api_version = 4")[0][0] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# Keyed by the v3 spelling; `Dialect.error_name` maps v4's snake_case codes onto it.
 _CONFIG_HINTS = {
     "TokenRequired": "check FINGERPRINT_SECRET_API_KEY and FINGERPRINT_REGION / FINGERPRINT_API_URL",
     "TokenNotFound": "check FINGERPRINT_SECRET_API_KEY and FINGERPRINT_REGION / FINGERPRINT_API_URL",
@@ -11,14 +12,6 @@ _CONFIG_HINTS = {
     "account's billing in the Fingerprint dashboard",
     "FeatureNotEnabled": "the Server API feature is not enabled for this account: check the plan in the "
     "Fingerprint dashboard or ask Fingerprint support",
-}
-# v4 spells the same refusals in snake_case (API.md 4.1); the hints are the same.
-_V4_CODES = {
-    "secret_api_key_required": "TokenRequired",
-    "secret_api_key_not_found": "TokenNotFound",
-    "wrong_region": "WrongRegion",
-    "subscription_not_active": "SubscriptionNotActive",
-    "feature_not_enabled": "FeatureNotEnabled",
 }
 _WHAT = {
     "TokenRequired": "rejected the secret key",
@@ -41,10 +34,10 @@ class FatalApiError(RuntimeError):
         self.code = code
 
     @classmethod
-    def forbidden(cls, code: str | None, api_message: str | None) -> FatalApiError:
-        """The error for a 403 with this API error code (v3 or v4 names; None when the body had none)."""
+    def forbidden(cls, code: str | None, api_message: str | None, name: str | None = None) -> FatalApiError:
+        """The error for a 403 with API error `code` (None when the body had none); `name`: its v3 spelling."""
         label = code or "Forbidden"
-        known = _V4_CODES.get(label, label)
+        known = name or label
         what = _WHAT.get(known, "refused the request")
         hint = _CONFIG_HINTS.get(
             known,

@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pipelines.api.settings import ClientSettings
+from pipelines.api.secret import Secret
+
+if TYPE_CHECKING:
+    from pipelines.settings import ApiSettings
 
 # tokens, last refill (wall clock), paused until (wall clock)
 _STATE = struct.Struct("<ddd")
@@ -44,18 +47,12 @@ class RateLimiter(Protocol):
         ...
 
 
-def default_rate_limit_dir() -> Path:
-    return Path.home() / ".cache" / "fp-events-warehouse" / "ratelimit"
-
-
-def limiter_for(settings: ClientSettings) -> RateLimiter:
-    """The limiter these settings ask for: a shared file bucket, or no limit (rate <= 0 or inf)."""
+def limiter_for(settings: ApiSettings, key: Secret, directory: Path) -> RateLimiter:
+    """The limiter these settings ask for: a bucket file in `directory` shared per key, or none (rate 0 or inf)."""
     rate = settings.rate_limit_rps
     if not rate > 0 or math.isinf(rate):
         return Unlimited()
-    directory = Path(settings.rate_limit_dir) if settings.rate_limit_dir else default_rate_limit_dir()
-    path = directory / f"{settings.api_key.fingerprint()}.bucket"
-    return FileTokenBucket(path, rate=rate, burst=settings.burst_size)
+    return FileTokenBucket(Path(directory) / f"{key.fingerprint()}.bucket", rate=rate, burst=settings.burst_size)
 
 
 def _sleep(seconds: float, stop: threading.Event | None) -> bool:

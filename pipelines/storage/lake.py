@@ -58,17 +58,6 @@ def partitions(lake_root: Path, table: str) -> list[date]:
     return sorted(days)
 
 
-def delete_partition(lake_root: Path, table: str, day: date) -> bool:
-    """Remove `table`'s partition for `day`; return whether there was one. Re-publish the views after."""
-    path = partition_path(lake_root, table, day)
-    existed = path.is_file()
-    path.unlink(missing_ok=True)
-    remove_stale_temps(path.parent, older_than_s=0)
-    with contextlib.suppress(OSError):
-        path.parent.rmdir()
-    return existed
-
-
 def read_table(lake_root: Path, table: str, days: Iterable[date] | None = None) -> pl.DataFrame:
     """Read `table` (all days, or `days`) with its `day` column last, columns unioned by name.
 

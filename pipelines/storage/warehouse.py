@@ -8,10 +8,10 @@ because views hold no data; a failure leaves the previous file untouched.
 
 The views read a snapshot of the lake taken at publish time (hard links, see `snapshots.py`), so a lake
 rewrite shows up in the warehouse when it is published, and never breaks a query that is running. Paths in
-views are absolute: after moving the warehouse folder, run `republish` (the same call). A view selects the
+views are absolute: after moving the warehouse folder, publish again (any `duckdb_warehouse` run). A view selects the
 table's declared columns in declared order, then `day`, cast to their declared types; a column absent from
 every partition reads as a typed NULL, one absent from older partitions reads as NULL for those days
-(`union_by_name`). A table without partitions is a typed empty view. A process sees a republished file
+(`union_by_name`). A table without partitions is a typed empty view. A process sees a newly published file
 only after reconnecting (after closing all its connections to the file: DuckDB shares one instance per
 path within a process).
 
@@ -40,13 +40,12 @@ import polars as pl
 
 from pipelines.storage import lake, snapshots
 from pipelines.storage.atomic import replacing
-from pipelines.storage.locks import LockTimeout, exclusive_lock
+from pipelines.storage.locks import exclusive_lock
 
 DATABASE_FILE = "fingerprint.duckdb"
 META_TABLE = "_fpwh_meta"
 STORAGE_COMPATIBILITY_VERSION = "v1.1.0"
 DEFAULT_LOCK_TIMEOUT_S = 600.0
-PublishLockTimeout = LockTimeout
 
 _SIMPLE_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
@@ -128,10 +127,6 @@ def publish_views(
             raise
         snapshots.drop_old_snapshots(warehouse_dir, keep=snapshot, older_than_s=keep_snapshots_s)
     return target
-
-
-republish = publish_views
-"""Rebuild the views, e.g. after moving the warehouse folder (views hold absolute paths)."""
 
 
 def connect_read_only(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:

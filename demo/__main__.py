@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./fpwh demo", description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--per-day", type=int, default=150, help="logged requests per day")
-    parser.add_argument("--workdir", default="demo", help="where the demo logs and Dagster home go")
+    parser.add_argument("--workdir", default=".demo", help="where the demo logs and Dagster home go")
     parser.add_argument("--warehouse", default=os.environ.get("FPWH_WAREHOUSE_DIR", "warehouse"))
     args = parser.parse_args(argv)
 
@@ -81,8 +81,9 @@ def _materialize(partition_keys: list[str]) -> None:
     from dagster import DagsterInstance
 
     from pipelines.definitions import build_definitions
+    from pipelines.settings import Settings
 
-    job = build_definitions().resolve_job_def("daily_warehouse")
+    job = build_definitions(Settings.from_env()).resolve_job_def("daily_warehouse")
     instance = DagsterInstance.get()
     for key in partition_keys:
         t0 = time.monotonic()

@@ -1,0 +1,105 @@
+"""Ingest assets: log occurrences → fetch queue → raw events in bronze."""
+
+import dagster as dg
+
+from pipelines.api.errors import FatalApiError
+from pipelines.defs.layer import Layer, partition_day
+from pipelines.fetch import DayFetch
+from pipelines.logs import read_logs, request_ids_to_fetch
+from pipelines.metadata import counts, markdown_table
+from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
+from pipelines.storage.lake import read_table, write_partition
+from pipelines.tables import APP_REQUESTS_SCHEMA
+from transforms.applog import REJECT_SCHEMA
+
+
+def build(layer: Layer) -> list[dg.AssetsDefinition]:
+    @dg.asset(group_name="ingest", partitions_def=layer.partitions, kinds={"parquet"})
+    def app_log_occurrences(
+        context: dg.AssetExecutionContext, app_logs: AppLogsResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Every request-ID occurrence of the day in the application logs → lake table `app_requests`.
+
+        Bad lines are counted by reason and kept in `log_rejects`; a glob that matches nothing is an error,
+        because a night that silently reads no log looks exactly like a night without traffic.
+        """
+        day = partition_day(context)
+        result = read_logs(app_logs.glob, app_logs.options(), day=day)
+        if not result.files:
+            raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
+        occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
+        write_partition(warehouse.lake, "app_requests", day, occurrences)
+        write_partition(warehouse.lake, "log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
+        ids = request_ids_to_fetch(result.occurrences)
+        return dg.MaterializeResult(
+            metadata={
+                "occurrences": occurrences.height,
+                "distinct_request_ids": len(ids),
+                "files_read": len(result.files),
+                "lines_read": result.lines_read,
+                "rejected_lines": dg.MetadataValue.json(dict(result.reject_counts)),
+                "preview": dg.MetadataValue.md(markdown_table(occurrences.head(5))),
+            }
+        )
+
+    @dg.asset(group_name="ingest", partitions_def=layer.partitions, deps=[app_log_occurrences], kinds={"parquet"})
+    def request_ids_to_fetch_queue(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """The day's distinct logged request IDs that have no final (`ok`/`not_found`) outcome in bronze yet."""
+        day = partition_day(context)
+        logged = read_table(warehouse.lake, "app_requests", [day])
+        ids = request_ids_to_fetch(logged) if logged.height else []
+        done = warehouse.bronze().done_ids(day)
+        queue = [i for i in ids if i not in done]
+        warehouse.state().set_fetch_queue(day, queue)
+        return dg.MaterializeResult(
+            metadata={"logged_ids": len(ids), "already_fetched": len(ids) - len(queue), "to_fetch": len(queue)}
+        )
+
+    @dg.asset(
+        group_name="ingest",
+        partitions_def=layer.partitions,
+        deps=[request_ids_to_fetch_queue],
+        pool="fingerprint_api",
+        kinds={"parquet"},
+    )
+    def raw_events(
+        context: dg.AssetExecutionContext, fingerprint_api: FingerprintApiResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Fetch every queued request ID from the Server API and land each outcome, raw body included, in bronze.
+
+        Results land in small batches as they arrive, so a run killed mid-fetch loses only the batch in
+        flight, and a re-run fetches only what has no final outcome yet (0 calls for a finished day).
+        `FPWH_FETCH_STRATEGY` decides how: one call per ID, or pages of the events search (`pipelines.fetch`).
+        """
+        day = partition_day(context)
+        state, bronze = warehouse.state(), warehouse.bronze()
+        try:
+            with fingerprint_api.client(state) as client:
+                report = DayFetch(day, client, bronze, state, context.log.info).run(state.fetch_queue(day))
+        except FatalApiError:
+            context.log.error("the Server API refused the run; every result fetched before is kept in bronze")
+            raise
+        bronze.compact(day)
+        progress = report.progress
+        return dg.MaterializeResult(
+            metadata={
+                "requested": progress.to_do,
+                "strategy": report.strategy,
+                "fetched_by": report.method,
+                "api_calls": report.api_calls,
+                "api_calls_per_event": report.calls_per_event,
+                "search_pages": report.search_pages,
+                "search_events_landed": report.search_events_landed,
+                "search_events_without_id": report.search_events_unkeyed,
+                "search_stopped": report.search_stopped or "not_used",
+                "by_id_calls": report.by_id_calls,
+                "still_to_do": progress.logged_left,
+                "outcomes_this_run": dg.MetadataValue.json(dict(progress.outcomes)),
+                "outcomes_total": dg.MetadataValue.json(counts(bronze.outcomes(day)["outcome"].to_list())),
+                "failed_codes": dg.MetadataValue.json(dict(progress.failed_codes)),
+            }
+        )
+
+    return [app_log_occurrences, request_ids_to_fetch_queue, raw_events]

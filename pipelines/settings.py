@@ -1,0 +1,364 @@
+"""Every setting of fp-events-warehouse, declared once: its environment variable, type, default and meaning.
+
+The variables are a public interface (deployments and scripts set them): the README's table is generated from
+these declarations (`python -m pipelines.docs --write`), so adding a setting is one field here. Each group is a
+Dagster `Config`, so the resources that carry it show it typed in the UI, and it is validated by pydantic.
+
+`Settings.from_env()` reads every variable at once and raises `SettingsError` listing every problem, one line
+each, naming the variable, the bad value (never a secret's) and the fix. It runs when the definitions load and at
+the start of every `./fpwh` command, so a typo stops the work before any of it starts. Nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+REGION_HOSTS = {
+    "us": "https://api.fpjs.io",
+    "eu": "https://eu.api.fpjs.io",
+    "ap": "https://ap.api.fpjs.io",
+}
+SECRET_KEY_ENV = "FINGERPRINT_SECRET_API_KEY"
+FetchStrategy = Literal["by_id", "search", "auto"]
+SearchKeep = Literal["logged", "all"]
+LogFormat = Literal["auto", "jsonl", "logfmt", "text"]
+
+
+def setting(default: Any, env: str | None, help: str, fix: str = "") -> Any:
+    """A field read from the environment variable `env` (None: not settable from the environment)."""
+    return Field(default, description=help, json_schema_extra={"env": env, "fix": fix})
+
+
+class ApiSettings(dg.Config):
+    """How to reach the Server API and how hard to push it (5 requests/s per key, burst 3x, by default)."""
+
+    region: Literal["us", "eu", "ap"] = setting(
+        "us",
+        "FINGERPRINT_REGION",
+        "`us`/`eu`/`ap` → `api.fpjs.io` / `eu.api.fpjs.io` / `ap.api.fpjs.io` (v4: plus `/v4`).",
+        "set it to your application's region (us, eu or ap), or set FINGERPRINT_API_URL",
+    )
+    api_url: str | None = setting(
+        None,
+        "FINGERPRINT_API_URL",
+        "Server root override (simulator, proxy); wins over the region. v4 appends `/v4/events/<id>` to it.",
+        "give a URL that starts with https:// (or http:// for a local simulator)",
+    )
+    api_version: int = setting(
+        3,
+        "FINGERPRINT_API_VERSION",
+        "Server API version, `3` or `4` (see [Migrating to Server API v4](#migrating-to-server-api-v4)).",
+        "set it to 3 or 4",
+    )
+    rate_limit_rps: float = setting(
+        5.0,
+        "FINGERPRINT_RATE_LIMIT_RPS",
+        "Client-side rate limit per secret key, shared by every process that uses the key (0: none).",
+        "set it to your key's requests per second (5 by default), or 0 for no limit",
+    )
+    rate_limit_burst: float | None = setting(
+        None, "FINGERPRINT_RATE_LIMIT_BURST", "Token-bucket burst (default 3 x rps).", "set it to a number >= 1"
+    )
+    retention_days: int = setting(
+        30,
+        "FINGERPRINT_RETENTION_DAYS",
+        "Your plan's event retention; older IDs are reported as expired, not retried.",
+        "set it to your plan's retention in days (30 on standard plans)",
+    )
+    concurrency: int = setting(8, "FPWH_FETCH_CONCURRENCY", "Requests in flight.", "set it to 1 or more")
+    timeout_s: float = setting(10.0, "FPWH_FETCH_TIMEOUT_S", "Per-request timeout, seconds.", "set it above 0")
+    max_attempts: int = setting(
+        6,
+        "FPWH_FETCH_MAX_ATTEMPTS",
+        "Attempts per request (429/5xx/timeouts/broken bodies are retried with backoff).",
+        "set it to 1 or more",
+    )
+    fetch_strategy: FetchStrategy = setting(
+        "auto",
+        "FPWH_FETCH_STRATEGY",
+        "`by_id` (one call per logged ID), `search` (pages of up to 200 events from the events search, then by ID "
+        "what it did not return) or `auto` (search while it costs fewer calls than fetching by ID, re-estimated "
+        "before every page).",
+        "set it to by_id, search or auto",
+    )
+    search_keep: SearchKeep = setting(
+        "logged",
+        "FPWH_SEARCH_KEEP",
+        "What a search lands: the `logged` IDs' events only, or `all` events of the day (logged or not).",
+        "set it to logged or all",
+    )
+    search_page_size: int | None = setting(
+        None,
+        "FPWH_SEARCH_PAGE_SIZE",
+        "Events per search page (default the API maximum: v3 200, v4 100); smaller only for tests.",
+        "set it to 1 or more",
+    )
+    backoff_base_s: float = setting(0.5, None, "First retry's backoff ceiling (doubles per retry), seconds.")
+    backoff_cap_s: float = setting(30.0, None, "Largest backoff between two attempts, seconds.")
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region_lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("api_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value not in (3, 4):
+            raise ValueError("Input should be 3 or 4")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("Input should start with https:// or http://")
+        return value
+
+    @field_validator("concurrency", "max_attempts", "search_page_size", "retention_days")
+    @classmethod
+    def _at_least_one(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("Input should be at least 1")
+        return value
+
+    @field_validator("timeout_s", "rate_limit_burst")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError("Input should be greater than 0")
+        return value
+
+    @field_validator("rate_limit_rps")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("Input should be 0 or more")
+        return value
+
+    @property
+    def root_url(self) -> str:
+        """The server root: FINGERPRINT_API_URL when set, else the region's host."""
+        return self.api_url.rstrip("/") if self.api_url else REGION_HOSTS[self.region]
+
+    @property
+    def burst_size(self) -> float:
+        return self.rate_limit_burst if self.rate_limit_burst is not None else 3 * self.rate_limit_rps
+
+
+class LogSettings(dg.Config):
+    """Where the application logs are and how to read them."""
+
+    glob: str = setting(
+        "logs/**/*.log*",
+        "FPWH_LOG_GLOB",
+        "Where the application logs are (`**` allowed; plain or .gz; JSON lines, logfmt or text).",
+        "point it at your application's log files",
+    )
+    format: LogFormat = setting(
+        "auto",
+        "FPWH_LOG_FORMAT",
+        "`auto`, `jsonl`, `logfmt` or `text` (auto-detected per file).",
+        "set it to auto, jsonl, logfmt or text",
+    )
+
+
+class WarehouseSettings(dg.Config):
+    """Where the warehouse lives."""
+
+    directory: str = setting(
+        "warehouse",
+        "FPWH_WAREHOUSE_DIR",
+        "Bronze landing, Parquet lake and `fingerprint.duckdb`.",
+        "point it at a folder this process may create and write",
+    )
+
+    @property
+    def root(self) -> Path:
+        return Path(self.directory).resolve()
+
+
+class ScheduleSettings(dg.Config):
+    """The daily partitions, the nightly schedule and the blocking data checks."""
+
+    start_date: str = setting(
+        "2025-01-01", "FPWH_START_DATE", "First daily partition.", "give a date as YYYY-MM-DD, e.g. 2025-01-01"
+    )
+    cron: str = setting(
+        "0 2 * * *",
+        "FPWH_SCHEDULE_CRON",
+        "When the nightly run starts (in FPWH_SCHEDULE_TIMEZONE); it materializes the last complete UTC day.",
+        "give a five-field cron expression, e.g. '0 2 * * *'",
+    )
+    timezone: str = setting(
+        "UTC", "FPWH_SCHEDULE_TIMEZONE", "Time zone of FPWH_SCHEDULE_CRON.", "give an IANA name, e.g. Europe/Paris"
+    )
+    max_failed_rate: float = setting(
+        0.05,
+        "FPWH_MAX_FAILED_RATE",
+        "Blocking check: above this share of failed fetches the day's tables are not rebuilt.",
+        "give a share between 0 and 1, e.g. 0.05",
+    )
+
+    @field_validator("start_date")
+    @classmethod
+    def _iso_date(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("Input should be a date as YYYY-MM-DD") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("Input should be an IANA time zone name") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if not _CRON.fullmatch(value.strip()):
+            raise ValueError("Input should be a five-field cron expression")
+        return value
+
+    @field_validator("max_failed_rate")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("Input should be between 0 and 1")
+        return value
+
+    @property
+    def first_day(self) -> date:
+        return date.fromisoformat(self.start_date)
+
+
+_CRON_FIELD = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*"
+_CRON = re.compile(rf"{_CRON_FIELD}(\s+{_CRON_FIELD}){{4}}")
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; `problems` holds one line per problem, each naming its variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseModel, frozen=True):
+    """All settings, by group."""
+
+    api: ApiSettings = ApiSettings()
+    logs: LogSettings = LogSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require_key: bool = True) -> Settings:
+        """Read and validate every variable; SettingsError lists every problem (and whether the key is set)."""
+        env = os.environ if environ is None else environ
+        raw = {group: {name: env[var] for name, var in fields if env.get(var)} for group, fields in _env_fields()}
+        problems: list[str] = []
+        settings = cls()
+        try:
+            settings = cls.model_validate(raw)
+        except ValidationError as error:
+            problems += [_describe(problem, env) for problem in error.errors()]
+        problems += _path_problems(env.get("FPWH_WAREHOUSE_DIR") or WarehouseSettings().directory)
+        if require_key:
+            problems += _key_problems(env.get(SECRET_KEY_ENV, ""))
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+    def environment(self) -> dict[str, str]:
+        """The variables that give these settings (those that differ from the defaults): what a deployment sets."""
+        env: dict[str, str] = {}
+        for group, fields in _env_fields():
+            values, defaults = getattr(self, group), type(getattr(self, group))()
+            for name, var in fields:
+                value = getattr(values, name)
+                if value != getattr(defaults, name) and value is not None:
+                    env[var] = str(value)
+        return env
+
+    def replace(self, **groups: Mapping[str, Any]) -> Settings:
+        """A copy with some fields of some groups changed, validated: `settings.replace(api={"api_version": 4})`."""
+        changed = {}
+        for name, changes in groups.items():
+            group: BaseModel = getattr(self, name)
+            changed[name] = type(group).model_validate({**group.model_dump(), **changes})
+        return self.model_copy(update=changed)
+
+
+def documented() -> Iterator[tuple[str, str, str]]:
+    """(variable, default, meaning) of every setting, in declaration order: the README's table."""
+    yield SECRET_KEY_ENV, "— (required)", "Server API secret key. Sent only in a header (never logged or stored)."
+    for group, _ in _env_fields():
+        for name, field in Settings.model_fields[group].annotation.model_fields.items():  # type: ignore[union-attr]
+            env = (field.json_schema_extra or {}).get("env")  # type: ignore[union-attr]
+            if env:
+                default = "—" if field.default is None else f"`{field.default}`"
+                yield str(env), default, field.description or name
+
+
+def _env_fields() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    for group, group_field in Settings.model_fields.items():
+        model: type[BaseModel] = group_field.annotation  # type: ignore[assignment]
+        fields = [
+            (name, str(extra["env"]))
+            for name, field in model.model_fields.items()
+            if isinstance(extra := field.json_schema_extra, dict) and extra.get("env")
+        ]
+        yield group, fields
+
+
+def _field_of(loc: tuple[Any, ...]) -> Any:
+    group, name = str(loc[0]), str(loc[1]) if len(loc) > 1 else ""
+    model: type[BaseModel] = Settings.model_fields[group].annotation  # type: ignore[assignment]
+    return model.model_fields.get(name)
+
+
+def _describe(problem: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """`VAR='value': what is wrong; how to fix it.` for one pydantic error."""
+    field = _field_of(tuple(problem["loc"]))
+    extra = (field.json_schema_extra or {}) if field is not None else {}
+    var = extra.get("env") or ".".join(map(str, problem["loc"]))
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    fix = f"; {extra['fix']}" if extra.get("fix") else ""
+    return f"{var}={env.get(var, '')!r}: {message}{fix}"
+
+
+def _path_problems(directory: str) -> list[str]:
+    """A warehouse folder under an existing file can never be created: say so before any work."""
+    path = Path(directory).expanduser().absolute()
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is a file, not a folder; point it at a folder"]
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is not writable by this user; fix its permissions"]
+            return []
+    return []
+
+
+def _key_problems(key: str) -> list[str]:
+    if not key:
+        return [f"{SECRET_KEY_ENV} is not set: export your Server API secret key (Fingerprint dashboard → API keys)"]
+    if re.search(r"[\s\x00-\x1f\x7f]", key):
+        return [f"{SECRET_KEY_ENV} contains whitespace or control characters: re-copy the key"]
+    return []
