@@ -30,3 +30,25 @@ def query(name: str) -> str:
 def first_line(path: Path) -> str:
     """The one-line comment on top of a SQL file: what it answers."""
     return path.read_text().splitlines()[0].removeprefix("--").strip()
+
+
+# `count(*) AS requests, -- what it is` or `    l.requests, -- what it is`: an output column and its description.
+_DESCRIBED = re.compile(r"(?:\bAS\s+(\w+)|^\s*(?:\w+\.)?(\w+))\s*,?\s*--\s*(.+?)\s*$", re.IGNORECASE)
+
+
+def column_descriptions(path: Path) -> dict[str, str]:
+    """The `-- description` comments of the output columns of a SQL file, by column name.
+
+    Every view and feed describes its columns where it computes them, so the DuckDB comments, the data dictionary
+    and the feeds' declarations all read the one definition.
+    """
+    found: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        match = _DESCRIBED.search(line)
+        if match and not line.lstrip().startswith("--"):
+            found[match.group(1) or match.group(2)] = match.group(3)
+    return found
+
+
+def view_path(name: str) -> Path:
+    return SQL_DIR / "views" / f"{name}.sql"

@@ -106,7 +106,13 @@ def test_app_requests_enriched_gives_each_occurrence_its_account_and_rules(plant
     sharer_ids = planted.ids_of(planted.sharer_day, ACCOUNT_SHARER)
     rows = planted.sql("FROM app_requests_enriched WHERE day = ?", [planted.sharer_day])
     sharer_rows = rows.filter(pl.col("request_id").is_in(list(sharer_ids)))
-    assert set(sharer_rows["account_id"]) == {"u-sharer"}  # also on access-log lines that carry no user
+    assert set(sharer_rows["account_or_linked_id"]) == {"u-sharer"}  # the page set the linked ID on every one
+    assert set(sharer_rows["account_id"].drop_nulls()) == {"u-sharer"}  # the account is what the log says
+    assert (
+        sharer_rows.select((pl.col("account_id") == pl.col("app_user_id")) | pl.col("account_id").is_null())
+        .to_series()
+        .all()
+    )
     fetched, unfetched = rows.filter(pl.col("fetch_outcome") == "ok"), rows.filter(pl.col("fetch_outcome") != "ok")
     assert fetched["suspicious"].null_count() == 0
     assert unfetched.height >= 1 and unfetched["suspicious"].null_count() == unfetched.height  # unknown, not clean
@@ -137,7 +143,7 @@ def test_rerunning_a_day_replaces_its_feed_rows_instead_of_adding_to_them(plante
 
 
 def test_a_feed_whose_sql_disagrees_with_its_declaration_fails_with_what_to_fix(planted):
-    wrong = Feed("feed_daily_traffic", {"requests": (pl.Int64(), "Log occurrences.")})
+    wrong = Feed("feed_daily_traffic", {"requests": pl.Int64()})
     with connect_read_only(planted.warehouse) as con, pytest.raises(FeedSchemaError, match="declares"):
         build_feed(con, wrong, planted.sharer_day)
 

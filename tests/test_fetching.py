@@ -8,16 +8,16 @@ from datetime import date
 import pytest
 
 from pipelines.api.errors import FatalApiError
-from pipelines.fetch import DayFetch
+from pipelines.fetch import DayFetch, Pacing
 from pipelines.state import StateStore
 from pipelines.storage.bronze import Bronze
 
 DAY = date(2026, 11, 24)
 
 
-def fetch(client, tmp_path, ids, log=lambda _: None, **options):
+def fetch(client, tmp_path, ids, log=lambda _: None, **pacing):
     bronze = Bronze(tmp_path / "bronze")
-    report = DayFetch(DAY, client, bronze, StateStore(tmp_path), log, **options).run(ids)
+    report = DayFetch(DAY, client, bronze, StateStore(tmp_path), log, Pacing(**pacing)).run(ids)
     return report, bronze
 
 

@@ -5,7 +5,7 @@
 - `search`: pages of the events search first, then by ID whatever the search did not return;
 - `auto` (default): like `search`, but paging stops as soon as fetching the rest by ID is cheaper.
 
-Results land in bronze in small batches (every `flush_s` seconds or `flush_rows` results), so a run killed
+Results land in bronze in small batches (`Pacing`: every few seconds or hundred results), so a run killed
 mid-fetch loses only the batch in flight, and a re-run fetches only what has no final outcome (0 calls for a
 finished day). What bronze already holds is read once, when the `DayFetch` is made.
 """
@@ -25,6 +25,15 @@ from pipelines.state import StateStore
 from pipelines.storage.bronze import FINAL_OUTCOMES, Bronze
 
 Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How often results land in bronze (seconds or rows, whichever first) and progress is logged."""
+
+    flush_s: float = 2.0
+    flush_rows: int = 500
+    progress_s: float = 10.0
 
 
 @dataclass
@@ -81,13 +90,10 @@ class DayFetch:
         bronze: Bronze,
         state: StateStore,
         log: Log,
-        *,
-        flush_s: float = 2.0,
-        flush_rows: int = 500,
-        progress_s: float = 10.0,
+        pacing: Pacing = Pacing(),
     ) -> None:
         self.day, self.client, self.bronze, self.state, self.log = day, client, bronze, state, log
-        self.flush_s, self.flush_rows, self.progress_s = flush_s, flush_rows, progress_s
+        self.pacing = pacing
         outcomes = bronze.outcomes(day)
         self.ok: set[str] = set(outcomes.filter(outcomes["outcome"] == "ok")["request_id"].to_list())
         self.final: set[str] = set(outcomes.filter(outcomes["outcome"].is_in(FINAL_OUTCOMES))["request_id"].to_list())
@@ -99,7 +105,7 @@ class DayFetch:
         self.queued = set(todo)
         report = FetchReport(settings.fetch_strategy, settings.search_keep, Progress(len(todo)))
         self.report = report
-        with Reporter(report.progress, self.log, self.progress_s):
+        with Reporter(report.progress, self.log, self.pacing.progress_s):
             if settings.fetch_strategy != "by_id":
                 SearchPass(self, todo).run()
             rest = [rid for rid in todo if rid not in self.final]
@@ -124,7 +130,7 @@ class DayFetch:
         try:
             for result in self.client.fetch_events(request_ids):
                 buffer.append(result)
-                if time.monotonic() - last_flush >= self.flush_s or len(buffer) >= self.flush_rows:
+                if time.monotonic() - last_flush >= self.pacing.flush_s or len(buffer) >= self.pacing.flush_rows:
                     self.land(buffer)
                     buffer, last_flush = [], time.monotonic()
         finally:

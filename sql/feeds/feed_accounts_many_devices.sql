@@ -1,18 +1,8 @@
 -- App accounts used from 3+ visitor IDs (devices) or 5+ IPs on the day: account sharing or takeover candidates.
 SELECT
-    row_number() OVER (ORDER BY count(DISTINCT visitor_id) DESC, count(DISTINCT ip) DESC, account_id) AS rank,
-    account_id,
-    count(*) AS requests,
-    count(DISTINCT visitor_id) AS unique_visitors,
-    count(DISTINCT ip) AS unique_ips,
-    count(DISTINCT ip_country_code) AS unique_countries,
-    string_agg(DISTINCT ip_country_code, ',' ORDER BY ip_country_code) AS countries,
-    count(*) FILTER (WHERE outcome = 'failure') AS failures,
-    count(*) FILTER (WHERE suspicious) AS suspicious_requests,
-    min(occurred_at) AS first_at,
-    max(occurred_at) AS last_at
-FROM app_requests_enriched
-WHERE day = $day AND account_id IS NOT NULL
-GROUP BY account_id
-HAVING count(DISTINCT visitor_id) >= 3 OR count(DISTINCT ip) >= 5
+    row_number() OVER (ORDER BY unique_visitors DESC, unique_ips DESC, account_id) AS rank, -- 1 = the account with the most devices on the day, then IPs; ties broken by ID.
+    account_id, requests, unique_visitors, unique_ips, unique_countries, countries, failures, suspicious_requests,
+    first_at, last_at
+FROM account_devices
+WHERE day = $day AND (unique_visitors >= 3 OR unique_ips >= 5)
 ORDER BY rank;

@@ -1,14 +1,5 @@
--- One row for the day: how the Server API fetches ended (ok / not found / failed), retries and API latency.
-WITH final AS (
-    SELECT
-        count(*) AS request_ids,
-        count(*) FILTER (WHERE outcome = 'ok') AS ok,
-        count(*) FILTER (WHERE outcome = 'not_found') AS not_found,
-        count(*) FILTER (WHERE outcome = 'failed') AS failed
-    FROM fetches_latest
-    WHERE day = $day
-),
-attempts AS (
+-- One row for the day: how the Server API fetches of the logged request IDs ended (ok / not found / failed), retries and API latency.
+WITH attempts AS (
     SELECT
         count(*) AS fetches,
         coalesce(sum(attempts), 0) AS http_attempts,
@@ -19,9 +10,17 @@ attempts AS (
     WHERE day = $day
 )
 SELECT
-    f.request_ids, f.ok, f.not_found, f.failed,
-    f.ok / nullif(f.request_ids, 0) AS ok_rate,
-    f.failed / nullif(f.request_ids, 0) AS failed_rate,
-    a.fetches, a.http_attempts, a.http_attempts - a.fetches AS retries,
-    a.latency_p50_ms, a.latency_p95_ms, a.latency_max_ms
-FROM final AS f, attempts AS a;
+    m.request_ids, -- Distinct request IDs logged.
+    m.fetched_ok AS ok, -- Logged request IDs whose final fetch outcome is `ok` (daily_metrics.fetched_ok).
+    m.not_found,
+    m.failed,
+    m.ok_rate,
+    m.failed_rate,
+    a.fetches, -- Fetch outcomes recorded (a re-run after a failure adds one; a search page lands one per event).
+    a.http_attempts, -- HTTP requests behind those outcomes, retries included (a search page's attempts count once per event it landed).
+    a.http_attempts - a.fetches AS retries, -- http_attempts - fetches: retried 429 / 5xx / timeouts.
+    a.latency_p50_ms, -- Median wall time per fetch outcome across its attempts, ms.
+    a.latency_p95_ms, -- 95th percentile of that time, ms.
+    a.latency_max_ms -- Slowest fetch outcome, ms.
+FROM daily_metrics AS m, attempts AS a
+WHERE m.day = $day;

@@ -7,29 +7,29 @@ WITH accounts AS (
     GROUP BY day, request_id
 )
 SELECT
-    e.visitor_id,
-    min(e.timestamp) AS first_seen,
-    max(e.timestamp) AS last_seen,
-    min(e.first_seen_at) AS fingerprint_first_seen_at,
-    count(DISTINCT e.day) AS days_seen,
-    count(*) AS requests,
-    count(DISTINCT e.ip) AS distinct_ips,
-    count(DISTINCT e.ip_v4_country_code) AS distinct_countries,
-    list_sort(list_filter(list(DISTINCT e.ip_v4_country_code), lambda x: x IS NOT NULL)) AS countries,
-    list_sort(list_filter(list(DISTINCT e.linked_id), lambda x: x IS NOT NULL)) AS linked_ids,
-    list_sort(list_distinct(flatten(list(a.app_user_ids)))) AS app_user_ids,
-    list_sort(list_filter(list(DISTINCT e.browser_name), lambda x: x IS NOT NULL)) AS browsers,
-    list_sort(list_filter(list(DISTINCT e.sdk_platform), lambda x: x IS NOT NULL)) AS platforms,
-    avg(CAST(e.bot_result = 'bad' AS DOUBLE)) AS bot_share,
-    avg(CAST(e.vpn AS DOUBLE)) AS vpn_share,
-    avg(CAST(e.proxy AS DOUBLE)) AS proxy_share,
-    avg(CAST(e.tor AS DOUBLE)) AS tor_share,
-    avg(CAST(e.tampering AS DOUBLE)) AS tampering_share,
-    avg(CAST(e.incognito AS DOUBLE)) AS incognito_share,
-    avg(CAST(s.request_id IS NOT NULL AS DOUBLE)) AS suspicious_share,
-    max(e.suspect_score) AS max_suspect_score
+    e.visitor_id, -- Fingerprint visitor ID (device).
+    min(e.timestamp) AS first_seen, -- Its first event in the warehouse.
+    max(e.timestamp) AS last_seen, -- Its last event in the warehouse.
+    min(e.first_seen_at) AS fingerprint_first_seen_at, -- When Fingerprint first saw it (workspace).
+    count(DISTINCT e.day) AS days_seen, -- Days with at least one of its events.
+    count(*) AS requests, -- Its fetched events.
+    count(DISTINCT e.ip) AS distinct_ips, -- Distinct client IPs of its events.
+    count(DISTINCT e.ip_v4_country_code) AS distinct_countries, -- Distinct IP countries of its events.
+    list_sort(list_filter(list(DISTINCT e.ip_v4_country_code), lambda x: x IS NOT NULL)) AS countries, -- Its IP countries, sorted.
+    list_sort(list_filter(list(DISTINCT e.linked_id), lambda x: x IS NOT NULL)) AS linked_ids, -- The linked IDs its events carried (set by the page, e.g. an order or account ID).
+    list_sort(list_distinct(flatten(list(a.app_user_ids)))) AS app_user_ids, -- The app accounts the application logged with its events.
+    list_sort(list_filter(list(DISTINCT e.browser_name), lambda x: x IS NOT NULL)) AS browsers, -- Browser names.
+    list_sort(list_filter(list(DISTINCT e.sdk_platform), lambda x: x IS NOT NULL)) AS platforms, -- SDK platforms (js, android, ios).
+    avg(CAST(r.bot AS DOUBLE)) AS bot_share, -- Share of its events with a bad bot detected (denominator: events whose bot detection ran).
+    avg(CAST(r.vpn AS DOUBLE)) AS vpn_share, -- Share of its events through a VPN (denominator: events whose VPN detection ran).
+    avg(CAST(r.proxy AS DOUBLE)) AS proxy_share, -- Share of its events through a proxy (denominator: events whose proxy detection ran).
+    avg(CAST(r.tor AS DOUBLE)) AS tor_share, -- Share of its events from Tor (denominator: events whose Tor detection ran).
+    avg(CAST(r.tampering AS DOUBLE)) AS tampering_share, -- Share of its events from a tampered browser (denominator: events whose tampering detection ran).
+    avg(CAST(r.incognito AS DOUBLE)) AS incognito_share, -- Share of its events in incognito mode (denominator: events whose incognito detection ran).
+    avg(CAST(r.suspicious AS DOUBLE)) AS suspicious_share, -- Share of its events in `suspicious_requests` (denominator: all its events).
+    max(e.suspect_score) AS max_suspect_score -- Highest Suspect Score of its events.
 FROM events AS e
+JOIN event_risk AS r ON r.request_id = e.request_id AND r.day = e.day
 LEFT JOIN accounts AS a ON a.request_id = e.request_id AND a.day = e.day
-LEFT JOIN suspicious_requests AS s ON s.request_id = e.request_id AND s.day = e.day
 WHERE e.visitor_id IS NOT NULL
 GROUP BY e.visitor_id;
