@@ -29,6 +29,7 @@ import orjson
 import polars as pl
 
 from transforms.logtime import BAD, TEXT_TIMESTAMP, parse_timestamp, timestamp_from_text
+from transforms.request_ids import DEFAULT_TEXT_PATTERN, is_named_field_request_id, is_request_id, utc_day_expr
 
 LogFormat = Literal["jsonl", "logfmt", "text"]
 FORMATS: tuple[str, ...] = ("jsonl", "logfmt", "text")
@@ -93,15 +94,12 @@ DEFAULT_REQUEST_ID_FIELDS: tuple[str, ...] = (
     "fingerprint.requestId",
     "fingerprint.request_id",
 )
-DEFAULT_REQUEST_ID_PATTERN = r"\b\d{13}\.[A-Za-z0-9]{6}\b"
+DEFAULT_REQUEST_ID_PATTERN = DEFAULT_TEXT_PATTERN
 TIMESTAMP_FIELDS = ("ts", "timestamp", "time", "@timestamp", "datetime", "date", "t")
 USER_FIELDS = ("user_id", "userId", "user", "account_id", "accountId", "uid")
 ACTION_FIELDS = ("action", "event", "event_type", "type")
 OUTCOME_FIELDS = ("outcome", "result", "status")
 
-_DOCUMENTED_ID = re.compile(r"[0-9]{13}\.[A-Za-z0-9]{6}")
-# The legacy form is indistinguishable from a visitor ID in free text, so only a named field may hold it.
-_NAMED_FIELD_ID = re.compile(r"[0-9]{13}\.[A-Za-z0-9]{6}|[A-Za-z0-9]{20}")
 _SAMPLE_LINES = 20
 _EXCERPT_CHARS = 200
 
@@ -258,11 +256,7 @@ class _Builder:
         )
 
 
-_ID_DAY = pl.from_epoch(pl.col("request_id").str.slice(0, 13).cast(pl.Int64, strict=False), time_unit="ms")
-_LOG_DAY = pl.coalesce(
-    pl.col("occurred_at").dt.date(),
-    pl.when(pl.col("request_id").str.contains(r"^[0-9]{13}\.")).then(_ID_DAY.dt.date()),
-)
+_LOG_DAY = pl.coalesce(pl.col("occurred_at").dt.date(), utc_day_expr("request_id"))
 
 
 def _promoted(fields: dict, names: tuple[str, ...]) -> str | None:
@@ -293,7 +287,7 @@ def _take_request_id(fields: dict, rules: _Rules) -> tuple[str | None, str]:
             value, nested = _dig(fields, path), True
         if value is None or value == "":
             continue
-        if type(value) is not str or not _NAMED_FIELD_ID.fullmatch(value):
+        if type(value) is not str or not is_named_field_request_id(value):
             reason = "invalid_request_id"
             continue
         if not nested:
@@ -404,7 +398,7 @@ def _parse_text_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -
     if not found:
         b.reject(line_number, "no_request_id", raw)
         return
-    valid = [f for f in dict.fromkeys(found) if f and _DOCUMENTED_ID.fullmatch(f)]
+    valid = [f for f in dict.fromkeys(found) if f and is_request_id(f)]
     if not valid:
         b.reject(line_number, "invalid_request_id", raw)
         return
