@@ -182,12 +182,14 @@ class _Rules:
     id_fields: tuple[tuple[str, tuple[str, ...] | None], ...]
     pattern: re.Pattern[str]
     max_ids: int
+    matches_are_ids: bool  # the default pattern matches documented IDs only: no need to check each match
 
 
 @lru_cache(maxsize=32)
 def _rules(options: LogOptions) -> _Rules:
     fields = tuple((f, tuple(f.split(".")) if "." in f else None) for f in options.request_id_fields)
-    return _Rules(fields, re.compile(options.request_id_pattern, re.ASCII), options.max_ids_per_line)
+    pattern = re.compile(options.request_id_pattern, re.ASCII)
+    return _Rules(fields, pattern, options.max_ids_per_line, options.request_id_pattern == DEFAULT_TEXT_PATTERN)
 
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
@@ -413,6 +415,8 @@ def _text_request_ids(text: str, rules: _Rules) -> tuple[list[str], str]:
     found = [m.group(1) for m in pattern.finditer(text)] if pattern.groups > 1 else pattern.findall(text)
     if not found:
         return [], "no_request_id"
+    if len(found) == 1 and rules.matches_are_ids:
+        return found, ""
     valid: dict[str, None] = {}
     for value in found:
         if value and value not in valid and is_request_id(value):
