@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import gzip
 import os
 import re
@@ -15,8 +16,10 @@ import pytest
 
 from pipelines.logs import (
     LogFileError,
+    LogFiles,
     find_log_files,
     iter_log_batches,
+    match_log_files,
     read_logs,
     request_ids_to_fetch,
 )
@@ -72,6 +75,74 @@ def test_a_recursive_glob_and_a_list_of_patterns_read_each_file_once(tmp_path):
         str(tmp_path / "app" / "top.log"),
     ]
     assert sorted(request_ids_to_fetch(read_logs(patterns).occurrences)) == [RID, RID2]
+
+
+def test_a_current_symlink_to_todays_file_is_read_once_and_reported_as_an_alias(tmp_path):
+    today = write(tmp_path / "app-2026-11-23.jsonl.gz", [line(RID), line(RID2)], gz=True)
+    (tmp_path / "app-current.jsonl.gz").symlink_to(today.name)
+    result = read_logs(str(tmp_path / "*.jsonl.gz"))
+    assert rows(result, "request_id") == [(RID,), (RID2,)]
+    assert result.files == [str(today)]
+    assert result.aliases_skipped == [(str(tmp_path / "app-current.jsonl.gz"), str(today))]
+
+
+def test_the_file_is_named_by_its_own_path_even_when_its_alias_sorts_first(tmp_path):
+    real = write(tmp_path / "z-app.log", [line(RID)])
+    (tmp_path / "a-latest.log").symlink_to(real)
+    matched = match_log_files([str(tmp_path / "a-latest.log"), str(tmp_path / "*.log")])
+    assert matched.paths == [str(real)]
+    assert matched.aliases_skipped == [(str(tmp_path / "a-latest.log"), str(real))]
+
+
+def test_a_hard_link_is_the_same_file_and_is_read_once(tmp_path):
+    first = write(tmp_path / "app.log", [line(RID)])
+    os.link(first, tmp_path / "app.log.1")
+    result = read_logs(str(tmp_path / "app.log*"))
+    assert (result.occurrences.height, result.files) == (1, [str(first)])
+    assert result.aliases_skipped == [(str(tmp_path / "app.log.1"), str(first))]
+
+
+def test_a_symlinked_directory_is_walked_once_under_its_own_name(tmp_path):
+    real = write(tmp_path / "logs" / "2026-11-23" / "app.log", [line(RID)])
+    (tmp_path / "logs" / "current").symlink_to("2026-11-23")
+    result = read_logs(str(tmp_path / "logs" / "**" / "*.log"))
+    assert (result.occurrences.height, result.files) == (1, [str(real)])
+    assert result.aliases_skipped == [(str(tmp_path / "logs" / "current"), str(tmp_path / "logs" / "2026-11-23"))]
+
+
+def test_symlink_loops_under_a_recursive_glob_are_entered_once(tmp_path):
+    write(tmp_path / "logs" / "a.log", [line(RID)])
+    write(tmp_path / "logs" / "sub" / "b.log", [line(RID2)])
+    (tmp_path / "logs" / "sub" / "up").symlink_to("..")  # glob.glob reads b.log 41 times through this one
+    (tmp_path / "logs" / "self").symlink_to(".")  # with a second loop, glob.glob goes on for hours
+    result = read_logs(str(tmp_path / "logs" / "**" / "*.log"))
+    assert sorted(result.occurrences["request_id"]) == [RID, RID2]
+    assert result.files == [str(tmp_path / "logs" / "a.log"), str(tmp_path / "logs" / "sub" / "b.log")]
+    assert sorted(result.aliases_skipped) == [
+        (str(tmp_path / "logs" / "self"), str(tmp_path / "logs")),
+        (str(tmp_path / "logs" / "sub" / "up"), str(tmp_path / "logs")),
+    ]
+
+
+def test_a_symlinked_directory_outside_the_glob_is_followed_as_glob_does(tmp_path):
+    write(tmp_path / "elsewhere" / "x.log", [line(RID)])
+    write(tmp_path / "logs" / ".cache" / "hidden.log", [line(RID2)])
+    (tmp_path / "logs").joinpath("mounted").symlink_to(tmp_path / "elsewhere")
+    assert find_log_files(str(tmp_path / "logs" / "**" / "*.log")) == [str(tmp_path / "logs" / "mounted" / "x.log")]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["**/*.log", "logs/**", "logs/**/*.log", "logs/*/**/*.log*", "logs/**/2024/**/*.log", "{root}/logs/**/*.log"],
+)
+def test_without_aliases_the_files_are_exactly_those_glob_finds(tmp_path, monkeypatch, pattern):
+    for name in ["a.log", "b.log.gz", "x/c.log", "x/2024/d.log", "y/2024/z/e.log", ".hidden/f.log", "x/.g.log"]:
+        write(tmp_path / "logs" / name, [line(RID)])
+    monkeypatch.chdir(tmp_path)
+    pattern = pattern.format(root=tmp_path)
+    expected = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    assert expected, "the pattern matches something"
+    assert match_log_files(pattern) == LogFiles(expected, [])
 
 
 def test_an_existing_file_path_is_taken_literally_even_with_glob_characters(tmp_path):
