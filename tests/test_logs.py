@@ -263,6 +263,48 @@ def test_bytes_overwritten_inside_a_gzip_stream_count_corrupt_gzip(tmp_path):
     assert result.occurrences["line_number"].head(100).to_list() == list(range(1, 101))
 
 
+def test_mixed_json_logfmt_and_text_files_give_every_occurrence_its_account_and_context(tmp_path):
+    write(
+        tmp_path / "app.jsonl.gz",
+        [line(RID, ts="2024-02-16T12:00:00Z", user_id="u1", action="login", outcome="success")],
+        gz=True,
+    )
+    write(tmp_path / "app.logfmt", [f"ts=2024-02-17T12:00:00Z action=signup user_id=u2 request_id={RID2}".encode()])
+    text = [
+        f"2024-02-18T12:00:00.5Z INFO [web-7] login user=u3 outcome=failure fp_request={RID3} latency_ms=12",
+        f'10.0.0.1 - - [18/Feb/2024:12:00:01 +0000] "POST /api/login?fp={RID} HTTP/1.1" 401 5',
+        f"2024-02-18T12:00:02Z WARN checkout failed fp={RID2} user=jos\xe9 action=checkout outcome=failure",
+        " ".join(f"{1708275400000 + n}.AAAAAA" for n in range(21)),
+    ]
+    write(tmp_path / "web.log", [t.encode("latin-1") for t in text])  # one Latin-1 byte in a UTF-8 log
+    result = read_logs(str(tmp_path / "*"))
+    assert rows(result, "log_format", "request_id", "app_user_id", "action", "outcome") == [
+        ("jsonl", RID, "u1", "login", "success"),
+        ("logfmt", RID2, "u2", "signup", None),
+        ("text", RID3, "u3", None, "failure"),
+        ("text", RID, None, None, None),  # an access-log line names no user
+        ("text", RID2, "jos\ufffd", "checkout", "failure"),
+    ]
+    assert [t.isoformat() for t in result.occurrences["occurred_at"]] == [
+        "2024-02-16T12:00:00+00:00",
+        "2024-02-17T12:00:00+00:00",
+        "2024-02-18T12:00:00.500000+00:00",
+        "2024-02-18T12:00:01+00:00",
+        "2024-02-18T12:00:02+00:00",
+    ]
+    contexts = [orjson.loads(c) for c in result.occurrences["context"]]
+    assert contexts[2] == {
+        "message": text[0],
+        "user": "u3",
+        "outcome": "failure",
+        "fp_request": RID3,
+        "latency_ms": "12",
+    }
+    assert contexts[3] == {"message": text[1]}
+    assert result.reject_counts == {"invalid_utf8": 1, "too_many_ids": 1}
+    assert result.rejects.select("line_number", "reason").rows() == [(3, "invalid_utf8"), (4, "too_many_ids")]
+
+
 def test_duplicates_are_kept_as_occurrences_but_fetched_once_in_first_seen_order(tmp_path):
     write(tmp_path / "a.log", [line(RID2, action="login"), line(RID, action="login")])
     write(tmp_path / "b.log", [line(RID2, action="checkout"), line(RID3)])
