@@ -3,6 +3,11 @@
 Files are read in binary with bounded line reads, so memory stays constant whatever a file's size: a line
 longer than `LogOptions.max_line_bytes` is read past in chunks and rejected as `line_too_long`, never loaded
 whole. Parsing itself is `transforms.applog`; this module only does the I/O around it.
+
+Each real file is read once, however many paths lead to it: log directories hold `app-current.log` symlinks
+to today's file, hard links left by rotation, and now and then a symlink loop. Files are told apart by device
+and inode, `**` walks each real directory once (so a loop is entered once, where `glob` would follow it 40
+levels deep, or exponentially often with two loops), and every path skipped is reported with the path read.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import BinaryIO
 
@@ -49,7 +54,8 @@ class LogReadResult:
 
     `rejects`/`reject_counts` are never day-filtered: a reject has no trustworthy day, and `bad_timestamp`
     (whose line is also an occurrence) says something about the file's format that is worth seeing on any
-    day's run. `lines_read` counts every line, blank ones included.
+    day's run. `lines_read` counts every line, blank ones included. `aliases_skipped` lists the
+    (alias, path read instead) pairs of `LogFiles`, for the run's metadata.
     """
 
     occurrences: pl.DataFrame
@@ -57,19 +63,129 @@ class LogReadResult:
     reject_counts: dict[str, int]
     files: list[str]
     lines_read: int
+    aliases_skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LogFiles:
+    """The files one glob or several matched, each real file once, and the paths skipped as aliases.
+
+    `aliases_skipped` holds (alias, path read instead) pairs: a second path to a file already listed (a
+    symlink, a hard link) or a directory `**` had already walked (a symlink to it, a loop). Of the paths to
+    one file, the first that is not itself a symlink is read, so a file is named as it is, not by its alias.
+    """
+
+    paths: list[str]
+    aliases_skipped: list[tuple[str, str]]
 
 
 def find_log_files(pattern: str | list[str]) -> list[str]:
+    """The paths of `match_log_files(pattern)`: each real file once."""
+    return match_log_files(pattern).paths
+
+
+def match_log_files(pattern: str | list[str]) -> LogFiles:
     """The regular files matched by one glob or several (`**` recurses, `~` expands), sorted within each
-    pattern, each file once, in pattern order. An existing file's path is taken literally, so a name such
-    as `app[1].log` is not read as a pattern."""
+    pattern, each real file once (by device and inode), in pattern order. An existing file's path is taken
+    literally, so a name such as `app[1].log` is not read as a pattern."""
     patterns = [pattern] if isinstance(pattern, str | os.PathLike) else list(pattern)
     found: dict[str, None] = {}
+    skipped: list[tuple[str, str]] = []
     for one in patterns:
         expanded = os.path.expanduser(os.fspath(one))
-        matches = [expanded] if os.path.isfile(expanded) else sorted(glob.glob(expanded, recursive=True))
-        found.update((path, None) for path in matches if os.path.isfile(path))
-    return list(found)
+        if os.path.isfile(expanded):
+            found[expanded] = None
+            continue
+        matches, directory_aliases = _glob(expanded)
+        found.update((path, None) for path in sorted(matches) if os.path.isfile(path))
+        skipped += directory_aliases
+    paths, file_aliases = _one_path_per_file(list(found))
+    return LogFiles(paths, skipped + file_aliases)
+
+
+def _glob(pattern: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """`glob.glob(pattern, recursive=True)`, except that `**` walks each real directory once."""
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern), []
+    at = parts.index("**")
+    head = os.sep.join(parts[:at]) or (os.sep if pattern.startswith(os.sep) else "")
+    rest = os.sep.join(parts[at + 1 :]) or "*"
+    bases = glob.glob(head) if glob.escape(head) != head else [head]
+    matches: list[str] = []
+    aliases: list[tuple[str, str]] = []
+    for base in bases:
+        directories, skipped = _directories(base)
+        aliases += skipped
+        for directory in directories:
+            found, deeper = _glob(os.path.join(glob.escape(directory), rest))
+            matches += found
+            aliases += deeper
+    return matches, aliases
+
+
+def _directories(base: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """`base` and the directories below it that `**` reaches (hidden ones excluded, as `glob` does), each real
+    directory once. Real subdirectories come first and symlinked ones after, so a directory is named by its
+    own path when both lead to it; a symlink to a directory already reached is skipped and reported."""
+    reached: dict[tuple[int, int], str] = {}
+    directories: list[str] = []
+    aliases: list[tuple[str, str]] = []
+    real, linked = [base], []
+    while real or linked:
+        path = real.pop() if real else linked.pop(0)
+        try:
+            info = os.stat(path or os.curdir)
+        except OSError:
+            continue  # vanished, or a dangling or looping symlink: glob skips those too
+        key = (info.st_dev, info.st_ino)
+        if key in reached:
+            aliases.append((path, reached[key]))
+            continue
+        reached[key] = path
+        directories.append(path)
+        for name, is_link in _subdirectories(path):
+            (linked if is_link else real).append(os.path.join(path, name))
+    return directories, aliases
+
+
+def _subdirectories(path: str) -> list[tuple[str, bool]]:
+    """The non-hidden subdirectories of `path` (symlinks to directories included), sorted, with is-a-symlink."""
+    try:
+        with os.scandir(path or os.curdir) as entries:
+            found = [(e.name, e.is_symlink()) for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return []  # unreadable: glob skips it too
+    return sorted(found)
+
+
+def _one_path_per_file(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Paths grouped by the file they lead to: one per file, in first-seen order, and the others as aliases."""
+    groups: dict[object, list[str]] = {}
+    for path in paths:
+        try:
+            info = os.stat(path)
+            key: object = (info.st_dev, info.st_ino)
+        except OSError:
+            key = path  # gone since the glob: reading it will say so, with its path
+        groups.setdefault(key, []).append(path)
+    kept: list[str] = []
+    aliases: list[tuple[str, str]] = []
+    for group in groups.values():
+        read = group[0] if len(group) == 1 else _truest_path(group)
+        kept.append(read)
+        aliases += [(path, read) for path in group if path != read]
+    return kept, aliases
+
+
+def _truest_path(paths: list[str]) -> str:
+    """Of several paths to one file, the one that names it as it is: no symlink on the way, else not a
+    symlink itself (a hard link, or a file in a symlinked directory), else the first."""
+    for unaliased in (lambda p: os.path.realpath(p) == os.path.abspath(p), lambda p: not os.path.islink(p)):
+        for path in paths:
+            if unaliased(path):
+                return path
+    return paths[0]
 
 
 def iter_log_batches(
@@ -88,7 +204,8 @@ def read_logs(
     A glob that matches nothing gives empty typed frames and `files == []`: the caller decides if that is
     an error.
     """
-    files = find_log_files(pattern)
+    matched = match_log_files(pattern)
+    files = matched.paths
     occurrences = [pl.DataFrame(schema=OCCURRENCE_SCHEMA)]
     rejects = [pl.DataFrame(schema=REJECT_SCHEMA)]
     counts: Counter[str] = Counter()
@@ -102,7 +219,7 @@ def read_logs(
     found = pl.concat(occurrences)
     if day is not None:
         found = found.filter(pl.col("log_day") == day)
-    return LogReadResult(found, pl.concat(rejects), dict(counts), files, lines)
+    return LogReadResult(found, pl.concat(rejects), dict(counts), files, lines, matched.aliases_skipped)
 
 
 def request_ids_to_fetch(occurrences: pl.DataFrame) -> list[str]:

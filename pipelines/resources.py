@@ -49,7 +49,7 @@ class AppLogsResource(dg.ConfigurableResource):
         return self.settings.glob
 
     def options(self) -> LogOptions:
-        return LogOptions(format=self.settings.format)
+        return LogOptions(format=self.settings.format, max_ids_per_line=self.settings.max_ids_per_line)
 
 
 class FingerprintApiResource(dg.ConfigurableResource):

@@ -171,6 +171,19 @@ class LogSettings(dg.Config):
         "`auto`, `jsonl`, `logfmt` or `text` (auto-detected per file).",
         "set it to auto, jsonl, logfmt or text",
     )
+    max_ids_per_line: int = setting(
+        20,
+        "FPWH_MAX_IDS_PER_LINE",
+        "A log line with more distinct request IDs than this is rejected (`too_many_ids`), not fetched.",
+        "set it to 1 or more",
+    )
+
+    @field_validator("max_ids_per_line")
+    @classmethod
+    def _positive_count(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("Input should be at least 1")
+        return value
 
 
 class WarehouseSettings(dg.Config):

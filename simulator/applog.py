@@ -4,8 +4,10 @@ Per UTC day three files are written, each line sorted by time:
 - `app-YYYY-MM-DD.jsonl.gz`: JSON lines `{"ts", "level", "action", "user_id", "outcome", <request ID>, "ip"}`,
   the request ID spelled `requestId`, `request_id`, `fpRequestId` or nested as `fingerprint.requestId`;
 - `app-YYYY-MM-DD.logfmt`: `ts=… level=info action=login user_id=u123 outcome=success request_id=… ip=…`;
-- `nginx-YYYY-MM-DD.log`: free text, `2026-11-22T10:00:01Z INFO checkout ok fp=<id> user=u42 ip=…`, or an access
-  log line with the ID in the query string (`?fp_request=<id>`, no user).
+- `nginx-YYYY-MM-DD.log`: free text with the context as `key=value` pairs after the message, as applications
+  log it, `2026-11-22T10:00:01Z WARN [web-3] login failed fp=<id> user=u42 event=login outcome=failure ip=…`
+  (other spellings than the JSON lines' and logfmt's, on purpose), or an access log line with the ID in the
+  query string (`?fp_request=<id>`, no user).
 About 75 / 15 / 10 % of the lines go to the three files. A line's `ts` is its event's timestamp + 50..500 ms (the
 application logs after the browser's identification call), and lines after `now_ms` are left out.
 
@@ -185,8 +187,8 @@ def _nginx_line(line: LogLine, variant: int) -> bytes:
             f'{200 if ok else 401} 512 "-" "Mozilla/5.0"'
         ).encode()
     return (
-        f"{iso_s(line.ts_ms)} {'INFO' if ok else 'WARN'} {line.action} {'ok' if ok else 'failed'} "
-        f"fp={line.request_id} user={line.user_id} ip={line.ip}"
+        f"{iso_s(line.ts_ms)} {'INFO' if ok else 'WARN'} [web-{variant % 8}] {line.action} {'ok' if ok else 'failed'} "
+        f"fp={line.request_id} user={line.user_id} event={line.action} outcome={line.outcome} ip={line.ip}"
     ).encode()
 
 

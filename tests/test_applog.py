@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, date, datetime
 
 import orjson
@@ -27,6 +28,7 @@ from transforms.applog import (
 
 RID = "1708102555327.NLOjmg"
 RID2 = "1708189000000.ABCdef"
+RID3 = "1708275400000.XYZ123"
 LEGACY = "Abcdefghij0123456789"
 
 
@@ -233,6 +235,67 @@ def test_a_line_nested_deeper_than_orjson_writes_keeps_the_whole_line_as_context
     assert only_row(parse(line))["context"] == line
 
 
+def test_a_text_lines_key_value_pairs_fill_the_same_columns_as_a_logfmt_line():
+    text = f"2026-11-23T10:00:01.123Z INFO [web-7] login user=alice outcome=failure fp_request={RID} latency_ms=12"
+    row = only_row(parse(text, fmt="text"))
+    twin = only_row(parse(f"ts=2026-11-23T10:00:01.123Z user=alice outcome=failure request_id={RID}", fmt="logfmt"))
+    assert (row["app_user_id"], row["action"], row["outcome"]) == ("alice", None, "failure")
+    assert (row["app_user_id"], row["outcome"], row["occurred_at"]) == (
+        twin["app_user_id"],
+        twin["outcome"],
+        twin["occurred_at"],
+    )
+    assert row["occurred_at"] == datetime(2026, 11, 23, 10, 0, 1, 123_000, tzinfo=UTC)
+    assert orjson.loads(row["context"]) == {
+        "message": text,
+        "user": "alice",
+        "outcome": "failure",
+        "fp_request": RID,
+        "latency_ms": "12",
+    }
+
+
+@pytest.mark.parametrize("names", [("user_id", "action", "result"), ("accountId", "event_type", "status")])
+def test_text_pairs_are_promoted_under_every_spelling_logfmt_knows(names):
+    user, action, outcome = names
+    row = only_row(parse(f"WARN auth {user}=u42 {action}=login {outcome}=failure fp={RID}", fmt="text"))
+    assert (row["app_user_id"], row["action"], row["outcome"]) == ("u42", "login", "failure")
+
+
+def test_text_pairs_take_quoted_values_but_not_query_strings_urls_or_glued_tokens():
+    line = (
+        f'2024-02-16T12:00:00Z INFO msg="login \\"ok\\" for bob" GET /login?user=mallory&fp={RID} '
+        'https://example.com/?uid=7 a==b 1+1=2 x="glued"y [user=eve] empty='
+    )
+    row = only_row(parse(line, fmt="text"))
+    assert orjson.loads(row["context"]) == {"message": line, "msg": 'login "ok" for bob', "empty": ""}
+    assert row["app_user_id"] is None
+
+
+def test_a_pair_named_message_does_not_replace_the_line_in_the_context():
+    line = f"INFO message=hello fp={RID}"
+    assert orjson.loads(only_row(parse(line, fmt="text"))["context"]) == {"message": line, "fp": RID}
+
+
+def test_a_text_line_without_a_timestamp_in_its_prose_takes_it_from_a_ts_pair():
+    assert only_row(parse(f"login ok fp={RID} ts=1708084800", fmt="text"))["occurred_at"] == NOON
+    batch = parse(f"login ok fp={RID} ts=soon", fmt="text")
+    assert (only_row(batch)["occurred_at"], batch.reject_counts) == (None, {"bad_timestamp": 1})
+
+
+def test_the_prefix_timestamp_wins_over_a_ts_pair_and_the_pair_stays_in_the_context():
+    row = only_row(parse(f"2024-02-16T12:00:00Z login fp={RID} ts=1", fmt="text"))
+    assert row["occurred_at"] == NOON
+    assert orjson.loads(row["context"])["ts"] == "1"
+
+
+def test_a_line_that_starts_with_prose_is_text_however_many_pairs_follow():
+    line = f"2024-02-16T12:00:00Z WARN login failed fp={RID} user=u42 action=login outcome=failure ip=10.0.0.1"
+    assert detect_format([line.encode()] * 3) == "text"
+    row = only_row(parse(line))
+    assert (row["log_format"], row["request_id"], row["app_user_id"]) == ("text", RID, "u42")
+
+
 # --- timestamps ----------------------------------------------------------------------------------------
 
 NOON = datetime(2024, 2, 16, 12, 0, tzinfo=UTC)
@@ -396,6 +459,113 @@ def test_crlf_line_endings_and_trailing_newlines_are_stripped():
     assert orjson.loads(row["context"]) == {"msg": "hi"}
 
 
+# --- hostile lines -------------------------------------------------------------------------------------
+
+
+def ids(count: int, first: int = 0) -> list[str]:
+    """`count` distinct documented-form request IDs, all of 2024-02-16."""
+    return [f"{1708102555327 + n:013d}.AAAAAA" for n in range(first, first + count)]
+
+
+def test_a_text_line_with_more_distinct_ids_than_the_limit_is_rejected_as_too_many_ids():
+    batch = parse(
+        " ".join(ids(3)),
+        " ".join(ids(2)),
+        " ".join(ids(1) * 50),  # one ID repeated is one request
+        fmt="text",
+        max_ids_per_line=2,
+    )
+    assert rejected(batch) == [(1, "too_many_ids")]
+    assert batch.reject_counts == {"too_many_ids": 1}
+    assert batch.occurrences.select("line_number", "request_id").rows() == [
+        (2, ids(1)[0]),
+        (2, ids(2)[1]),
+        (3, ids(1)[0]),
+    ]
+    assert_every_line_accounted_for(batch, 3)
+
+
+def test_the_default_limit_is_20_ids_per_line():
+    batch = parse(" ".join(ids(20)), " ".join(ids(21)), fmt="text")
+    assert batch.occurrences.height == 20
+    assert rejected(batch) == [(2, "too_many_ids")]
+
+
+def test_a_short_line_with_several_ids_gives_each_occurrence_the_whole_context():
+    batch = parse(f"merged {RID} into {RID2} user=u1", fmt="text")
+    assert batch.occurrences["context"].n_unique() == 1
+    assert orjson.loads(batch.occurrences["context"][1])["user"] == "u1"
+
+
+def test_a_long_line_with_several_ids_keeps_its_whole_context_once_and_an_excerpt_on_the_others():
+    line = f"{RID} {RID2} user=u1 " + "x" * 2000
+    batch = parse(line, fmt="text")
+    first, second = (orjson.loads(c) for c in batch.occurrences["context"])
+    assert first == {"message": line, "user": "u1"}
+    assert second == {"message": line[:200], "context_truncated": True}
+    assert batch.occurrences["app_user_id"].to_list() == ["u1", "u1"]
+
+
+def dense_lines(lines: int, ids_per_line: int) -> list[bytes]:
+    """Lines of ~65 KB, each a different run of distinct ID-shaped strings, as a dump or a crawler writes."""
+    return [" ".join(ids(ids_per_line, n * ids_per_line)).encode() for n in range(lines)]
+
+
+def test_parsing_lines_dense_with_ids_costs_memory_for_ids_plus_line_length_not_their_product():
+    lines = dense_lines(10, 3100)  # 10 x 65 KB: with the line on each of 31,000 occurrences, 2.0 GB
+    line_bytes = sum(len(x) for x in lines)
+    options = LogOptions(max_line_bytes=128 * 1024, max_ids_per_line=5000)
+    tracemalloc.start()
+    try:
+        batch = parse_lines(enumerate(lines, 1), "dump.log", "text", options)
+        _, python_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert batch.occurrences.height == 31_000
+    # polars allocates outside tracemalloc's view, so the frame is measured by its own size: a function of
+    # the data, the same on every machine. Each line is stored whole once, each further occurrence in ~300 B.
+    assert batch.occurrences.estimated_size() < line_bytes + 31_000 * 400
+    assert python_peak < line_bytes + 31_000 * 1024
+
+
+def test_lines_dense_with_ids_cost_no_occurrence_and_one_counted_reject_each_by_default():
+    batch = parse_lines(enumerate(dense_lines(10, 3100), 1), "dump.log", "text", LogOptions(max_line_bytes=128 * 1024))
+    assert batch.occurrences.is_empty()
+    assert batch.reject_counts == {"too_many_ids": 10}
+    assert batch.rejects.estimated_size() < 10 * 1024
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line"),
+    [
+        ("jsonl", b'{"ts": "2024-02-16T12:00:00Z", "requestId": "' + RID.encode() + b'", "user_id": "jos\xe9"}'),
+        ("logfmt", b"ts=2024-02-16T12:00:00Z request_id=" + RID.encode() + b" user_id=jos\xe9"),
+        ("text", b"2024-02-16T12:00:00Z INFO login fp=" + RID.encode() + b" user_id=jos\xe9"),
+    ],
+)
+def test_one_latin1_byte_keeps_the_id_and_the_context_and_counts_invalid_utf8(fmt, line):
+    batch = parse(line, fmt=fmt)
+    row = only_row(batch)
+    assert (row["request_id"], row["app_user_id"], row["occurred_at"]) == (RID, "jos\ufffd", NOON)
+    assert rejected(batch) == [(1, "invalid_utf8")]
+    assert batch.rejects["excerpt"][0].endswith("jos\ufffd" + ('"}' if fmt == "jsonl" else ""))
+    assert_every_line_accounted_for(batch, 1)
+
+
+def test_a_repaired_json_line_nested_too_deep_keeps_its_whole_line_as_valid_text():
+    line = b'{"requestId": "' + RID.encode() + b'", "u": "\xe9", "deep": ' + b'{"d": ' * 300 + b"{}" + b"}" * 301
+    row = only_row(parse(line, fmt="jsonl"))
+    assert row["context"] == line.decode("utf-8", "replace")
+
+
+def test_a_line_without_an_id_is_rejected_for_that_whatever_its_encoding():
+    assert parse(b"caf\xe9 login", fmt="text").reject_counts == {"no_request_id": 1}
+
+
+def test_a_line_mostly_of_bytes_that_are_not_utf8_is_binary_even_with_an_id():
+    assert parse(b"\xff\xfe" * 12 + b" " + RID.encode(), fmt="text").reject_counts == {"binary": 1}
+
+
 # --- schemas and options -------------------------------------------------------------------------------
 
 
@@ -417,7 +587,10 @@ def test_every_column_and_every_reject_reason_is_documented():
         "line_too_long",
         "bad_timestamp",
         "corrupt_gzip",
+        "too_many_ids",
+        "invalid_utf8",
     }
+    assert {"bad_timestamp", "invalid_utf8"} == KEPT_REASONS
     assert all(d.strip() for d in [*OCCURRENCE_COLUMNS.values(), *REJECT_COLUMNS.values()])
 
 
@@ -439,10 +612,17 @@ def test_a_single_field_name_given_as_a_string_is_one_field():
 ANY_LINE = st.one_of(
     st.binary(max_size=120),
     st.text(max_size=80).map(str.encode),
-    st.sampled_from([RID, LEGACY, "{", "ts=", '"', "\\", "=", " ", "\x00", NOON.isoformat()]).map(str.encode),
+    st.sampled_from(
+        [RID, LEGACY, "{", "ts=", '"', "\\", "=", " ", "\x00", NOON.isoformat(), f"{RID} {RID2} {RID3}"]
+    ).map(str.encode),
     st.dictionaries(st.sampled_from(["requestId", "ts", "user_id", "fingerprint", "x"]), st.just(RID)).map(
         orjson.dumps
     ),
+    # text and logfmt tokens: several IDs, pairs, quotes, timestamps, bytes that are not UTF-8
+    st.lists(
+        st.sampled_from([RID, RID2, RID3, "user=a", "ts=x", 't="1"', "x=\xe9", "\xff", "\x00", "\t", NOON.isoformat()]),
+        max_size=8,
+    ).map(lambda tokens: " ".join(tokens).encode("latin-1")),
 )
 SLOW_OK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -450,7 +630,7 @@ SLOW_OK = settings(max_examples=150, deadline=None, suppress_health_check=[Healt
 @SLOW_OK
 @given(lines=st.lists(ANY_LINE, max_size=12), fmt=st.sampled_from(["auto", "jsonl", "logfmt", "text"]))
 def test_any_bytes_never_crash_the_batch_and_every_line_is_accounted_for(lines, fmt):
-    batch = parse_lines(enumerate(lines, 1), "f.log", fmt, LogOptions(max_line_bytes=100))
+    batch = parse_lines(enumerate(lines, 1), "f.log", fmt, LogOptions(max_line_bytes=100, max_ids_per_line=2))
     assert batch.occurrences.schema == OCCURRENCE_SCHEMA
     assert batch.rejects.schema == REJECT_SCHEMA
     assert set(batch.reject_counts) <= set(REJECT_REASONS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import gzip
 import os
 import re
@@ -15,8 +16,10 @@ import pytest
 
 from pipelines.logs import (
     LogFileError,
+    LogFiles,
     find_log_files,
     iter_log_batches,
+    match_log_files,
     read_logs,
     request_ids_to_fetch,
 )
@@ -74,6 +77,74 @@ def test_a_recursive_glob_and_a_list_of_patterns_read_each_file_once(tmp_path):
     assert sorted(request_ids_to_fetch(read_logs(patterns).occurrences)) == [RID, RID2]
 
 
+def test_a_current_symlink_to_todays_file_is_read_once_and_reported_as_an_alias(tmp_path):
+    today = write(tmp_path / "app-2026-11-23.jsonl.gz", [line(RID), line(RID2)], gz=True)
+    (tmp_path / "app-current.jsonl.gz").symlink_to(today.name)
+    result = read_logs(str(tmp_path / "*.jsonl.gz"))
+    assert rows(result, "request_id") == [(RID,), (RID2,)]
+    assert result.files == [str(today)]
+    assert result.aliases_skipped == [(str(tmp_path / "app-current.jsonl.gz"), str(today))]
+
+
+def test_the_file_is_named_by_its_own_path_even_when_its_alias_sorts_first(tmp_path):
+    real = write(tmp_path / "z-app.log", [line(RID)])
+    (tmp_path / "a-latest.log").symlink_to(real)
+    matched = match_log_files([str(tmp_path / "a-latest.log"), str(tmp_path / "*.log")])
+    assert matched.paths == [str(real)]
+    assert matched.aliases_skipped == [(str(tmp_path / "a-latest.log"), str(real))]
+
+
+def test_a_hard_link_is_the_same_file_and_is_read_once(tmp_path):
+    first = write(tmp_path / "app.log", [line(RID)])
+    os.link(first, tmp_path / "app.log.1")
+    result = read_logs(str(tmp_path / "app.log*"))
+    assert (result.occurrences.height, result.files) == (1, [str(first)])
+    assert result.aliases_skipped == [(str(tmp_path / "app.log.1"), str(first))]
+
+
+def test_a_symlinked_directory_is_walked_once_under_its_own_name(tmp_path):
+    real = write(tmp_path / "logs" / "2026-11-23" / "app.log", [line(RID)])
+    (tmp_path / "logs" / "current").symlink_to("2026-11-23")
+    result = read_logs(str(tmp_path / "logs" / "**" / "*.log"))
+    assert (result.occurrences.height, result.files) == (1, [str(real)])
+    assert result.aliases_skipped == [(str(tmp_path / "logs" / "current"), str(tmp_path / "logs" / "2026-11-23"))]
+
+
+def test_symlink_loops_under_a_recursive_glob_are_entered_once(tmp_path):
+    write(tmp_path / "logs" / "a.log", [line(RID)])
+    write(tmp_path / "logs" / "sub" / "b.log", [line(RID2)])
+    (tmp_path / "logs" / "sub" / "up").symlink_to("..")  # glob.glob reads b.log 41 times through this one
+    (tmp_path / "logs" / "self").symlink_to(".")  # two loops: glob.glob walks ~2**40 paths
+    result = read_logs(str(tmp_path / "logs" / "**" / "*.log"))
+    assert sorted(result.occurrences["request_id"]) == [RID, RID2]
+    assert result.files == [str(tmp_path / "logs" / "a.log"), str(tmp_path / "logs" / "sub" / "b.log")]
+    assert sorted(result.aliases_skipped) == [
+        (str(tmp_path / "logs" / "self"), str(tmp_path / "logs")),
+        (str(tmp_path / "logs" / "sub" / "up"), str(tmp_path / "logs")),
+    ]
+
+
+def test_a_symlinked_directory_outside_the_glob_is_followed_as_glob_does(tmp_path):
+    write(tmp_path / "elsewhere" / "x.log", [line(RID)])
+    write(tmp_path / "logs" / ".cache" / "hidden.log", [line(RID2)])
+    (tmp_path / "logs").joinpath("mounted").symlink_to(tmp_path / "elsewhere")
+    assert find_log_files(str(tmp_path / "logs" / "**" / "*.log")) == [str(tmp_path / "logs" / "mounted" / "x.log")]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["**/*.log", "logs/**", "logs/**/*.log", "logs/*/**/*.log*", "logs/**/2024/**/*.log", "{root}/logs/**/*.log"],
+)
+def test_without_aliases_the_files_are_exactly_those_glob_finds(tmp_path, monkeypatch, pattern):
+    for name in ["a.log", "b.log.gz", "x/c.log", "x/2024/d.log", "y/2024/z/e.log", ".hidden/f.log", "x/.g.log"]:
+        write(tmp_path / "logs" / name, [line(RID)])
+    monkeypatch.chdir(tmp_path)
+    pattern = pattern.format(root=tmp_path)
+    expected = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    assert expected, "the pattern matches something"
+    assert match_log_files(pattern) == LogFiles(expected, [])
+
+
 def test_an_existing_file_path_is_taken_literally_even_with_glob_characters(tmp_path):
     path = write(tmp_path / "app[1].log", [line(RID)])
     assert read_logs([str(path)]).files == [str(path)]
@@ -109,9 +180,9 @@ def test_each_file_gets_its_own_detected_format(tmp_path):
 def test_a_configured_format_overrides_detection(tmp_path):
     write(tmp_path / "a.log", [f"request_id={RID} at=info".encode()])
     result = read_logs(str(tmp_path / "a.log"), LogOptions(format="text"))
-    assert rows(result, "log_format", "context") == [
-        ("text", orjson.dumps({"message": f"request_id={RID} at=info"}).decode())
-    ]
+    [(log_format, context)] = rows(result, "log_format", "context")
+    assert log_format == "text"
+    assert orjson.loads(context) == {"message": f"request_id={RID} at=info", "request_id": RID, "at": "info"}
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
@@ -190,6 +261,48 @@ def test_bytes_overwritten_inside_a_gzip_stream_count_corrupt_gzip(tmp_path):
     result = read_logs(str(tmp_path / "damaged.log.gz"))
     assert result.reject_counts.get("corrupt_gzip") == 1
     assert result.occurrences["line_number"].head(100).to_list() == list(range(1, 101))
+
+
+def test_mixed_json_logfmt_and_text_files_give_every_occurrence_its_account_and_context(tmp_path):
+    write(
+        tmp_path / "app.jsonl.gz",
+        [line(RID, ts="2024-02-16T12:00:00Z", user_id="u1", action="login", outcome="success")],
+        gz=True,
+    )
+    write(tmp_path / "app.logfmt", [f"ts=2024-02-17T12:00:00Z action=signup user_id=u2 request_id={RID2}".encode()])
+    text = [
+        f"2024-02-18T12:00:00.5Z INFO [web-7] login user=u3 outcome=failure fp_request={RID3} latency_ms=12",
+        f'10.0.0.1 - - [18/Feb/2024:12:00:01 +0000] "POST /api/login?fp={RID} HTTP/1.1" 401 5',
+        f"2024-02-18T12:00:02Z WARN checkout failed fp={RID2} user=jos\xe9 action=checkout outcome=failure",
+        " ".join(f"{1708275400000 + n}.AAAAAA" for n in range(21)),
+    ]
+    write(tmp_path / "web.log", [t.encode("latin-1") for t in text])  # one Latin-1 byte in a UTF-8 log
+    result = read_logs(str(tmp_path / "*"))
+    assert rows(result, "log_format", "request_id", "app_user_id", "action", "outcome") == [
+        ("jsonl", RID, "u1", "login", "success"),
+        ("logfmt", RID2, "u2", "signup", None),
+        ("text", RID3, "u3", None, "failure"),
+        ("text", RID, None, None, None),  # an access-log line names no user
+        ("text", RID2, "jos\ufffd", "checkout", "failure"),
+    ]
+    assert [t.isoformat() for t in result.occurrences["occurred_at"]] == [
+        "2024-02-16T12:00:00+00:00",
+        "2024-02-17T12:00:00+00:00",
+        "2024-02-18T12:00:00.500000+00:00",
+        "2024-02-18T12:00:01+00:00",
+        "2024-02-18T12:00:02+00:00",
+    ]
+    contexts = [orjson.loads(c) for c in result.occurrences["context"]]
+    assert contexts[2] == {
+        "message": text[0],
+        "user": "u3",
+        "outcome": "failure",
+        "fp_request": RID3,
+        "latency_ms": "12",
+    }
+    assert contexts[3] == {"message": text[1]}
+    assert result.reject_counts == {"invalid_utf8": 1, "too_many_ids": 1}
+    assert result.rejects.select("line_number", "reason").rows() == [(3, "invalid_utf8"), (4, "too_many_ids")]
 
 
 def test_duplicates_are_kept_as_occurrences_but_fetched_once_in_first_seen_order(tmp_path):

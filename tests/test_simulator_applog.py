@@ -9,8 +9,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pytest
 
+from pipelines.logs import read_logs
+from simulator.applog import day_lines as simulated_lines
 from simulator.applog import write_demo_logs
 from simulator.population import Population, day_start_ms
 
@@ -137,3 +140,16 @@ def test_no_line_lies_after_now_and_writing_is_deterministic(population, log_dir
     write_demo_logs(population, again, START, days=2, per_day=100, now_ms=cutoff)
     for path in again.iterdir():
         assert path.read_bytes() == (tmp_path / path.name).read_bytes()
+
+
+def test_the_log_reader_finds_each_lines_user_action_and_outcome_in_every_format(population, log_dir):
+    logged = simulated_lines(population, START, 0, 300, NOW_MS)
+    truth = {(x.request_id, x.user_id, x.action, x.outcome) for x in logged if x.kind == "ok"}
+    found = read_logs(str(log_dir / f"*-{START}.*")).occurrences
+    for fmt in ("jsonl", "logfmt", "text"):
+        with_user = found.filter(pl.col("log_format") == fmt, pl.col("app_user_id").is_not_null())
+        assert with_user.height > 0, fmt
+        assert set(with_user.select("request_id", "app_user_id", "action", "outcome").iter_rows()) <= truth, fmt
+    text = found.filter(pl.col("log_format") == "text")
+    access_lines = [x for x in lines_of(log_dir / f"nginx-{START}.log") if b'"POST /api/' in x]
+    assert text["app_user_id"].null_count() == len(access_lines) > 0, "only access-log lines name no user"

@@ -6,13 +6,22 @@ timestamp and fields as context, and one counted reject per line it cannot use. 
 
 Decisions a data engineer may look for:
 - A naive timestamp (no offset, no `Z`) is taken as UTC. Epoch numbers are read as s, ms, µs or ns by size.
-- `bad_timestamp` is the one reason that does not drop its line: the occurrence is kept with a null
-  `occurred_at` (its `log_day` then comes from the request ID) and the unparsed value stays in `context`.
-  It is still counted and exampled in the rejects, because an unrecognised timestamp format is a problem
-  with the whole file that counts by reason make visible. See `KEPT_REASONS`.
+- `bad_timestamp` and `invalid_utf8` do not drop their line (`KEPT_REASONS`): with `bad_timestamp` the
+  occurrence is kept with a null `occurred_at` (its `log_day` then comes from the request ID) and the unparsed
+  value stays in `context`. Both are still counted and exampled in the rejects, because an unrecognised
+  timestamp format or a wrong encoding is a problem with the whole file that counts by reason make visible.
 - Blank (whitespace-only) lines are skipped and counted in `ParsedBatch.blank_lines`, not rejected. So for
   every batch: lines == blank_lines + lines with an occurrence + rejects of reasons not in KEPT_REASONS.
-- A text line may hold several request IDs: each distinct one is an occurrence (same line number).
+- A text line may hold several request IDs: each distinct one is an occurrence (same line number). Its context
+  is stored whole once: further occurrences of a line whose context is over 1 KB carry a 200-character excerpt
+  (`"context_truncated": true`), so memory grows with IDs + line length, never IDs x line length. A line with
+  more than `max_ids_per_line` distinct IDs is a dump or a list, not a request: it is rejected (`too_many_ids`)
+  before it costs an API call per ID.
+- Text lines keep their `key=value` pairs (`user=alice outcome=failure`) as logfmt lines do: the same promoted
+  columns, the pairs in `context` beside the whole line as `message`.
+- A line with bytes that are not UTF-8 is decoded with replacement characters and kept (`invalid_utf8`, counted
+  like `bad_timestamp`), so one Latin-1 byte in a user name does not lose the request ID. Only lines that are
+  binary (NUL bytes, or at least 30% control or undecodable characters) are rejected as `binary`.
 - Rejects are counted in full, but at most `max_examples_per_reason` rows per reason and file are stored.
 """
 
@@ -28,7 +37,9 @@ from typing import Any, Literal
 import orjson
 import polars as pl
 
-from transforms.logtime import BAD, TEXT_TIMESTAMP, parse_timestamp, timestamp_from_text
+from transforms.logfmt import logfmt_fields, looks_like_logfmt, text_pairs
+from transforms.logtime import BAD, TEXT_TIMESTAMP, Bad, parse_timestamp, timestamp_from_text
+from transforms.request_ids import DEFAULT_TEXT_PATTERN, is_named_field_request_id, is_request_id, utc_day_expr
 
 LogFormat = Literal["jsonl", "logfmt", "text"]
 FORMATS: tuple[str, ...] = ("jsonl", "logfmt", "text")
@@ -59,7 +70,9 @@ OCCURRENCE_COLUMNS: dict[str, str] = {
     "action": "What the user did, from action/event/event_type/type.",
     "outcome": "How it ended, from outcome/result/status.",
     "context": "JSON object: every field of the line except the request ID and the parsed timestamp "
-    '(promoted fields included, nested values kept); for text lines `{"message": <line>}`.',
+    '(promoted fields included, nested values kept); for text lines `{"message": <line>}` plus the line\'s '
+    "`key=value` pairs. Further occurrences of a text line holding several IDs carry a 200-character excerpt "
+    'and `"context_truncated": true` when the whole context is over 1 KB.',
 }
 
 REJECT_SCHEMA = pl.Schema(
@@ -76,12 +89,15 @@ REJECT_REASONS: dict[str, str] = {
     "malformed_logfmt": "Not key=value pairs (unterminated quote, no pair at all), in a logfmt file.",
     "no_request_id": "No request ID field (JSON/logfmt), or no match of the pattern (text).",
     "invalid_request_id": "A request ID field (or pattern match) whose value is not a valid request ID.",
-    "binary": "Not UTF-8, contains NUL bytes, or at least 30% control characters.",
+    "binary": "Contains NUL bytes, or at least 30% control characters or bytes that are not UTF-8.",
     "line_too_long": "Longer than `max_line_bytes`; read past in chunks, never loaded whole.",
     "bad_timestamp": "A timestamp field is present but unparseable; the occurrence is still kept.",
     "corrupt_gzip": "The gzip stream is damaged or truncated; the lines after this point are lost.",
+    "too_many_ids": "A text line holding more distinct request IDs than `max_ids_per_line` (a dump, not a "
+    "request): none of them is fetched.",
+    "invalid_utf8": "Some bytes are not UTF-8; they are replaced with U+FFFD and the occurrence is still kept.",
 }
-KEPT_REASONS = frozenset({"bad_timestamp"})
+KEPT_REASONS = frozenset({"bad_timestamp", "invalid_utf8"})
 
 DEFAULT_REQUEST_ID_FIELDS: tuple[str, ...] = (
     "requestId",
@@ -93,17 +109,16 @@ DEFAULT_REQUEST_ID_FIELDS: tuple[str, ...] = (
     "fingerprint.requestId",
     "fingerprint.request_id",
 )
-DEFAULT_REQUEST_ID_PATTERN = r"\b\d{13}\.[A-Za-z0-9]{6}\b"
+DEFAULT_REQUEST_ID_PATTERN = DEFAULT_TEXT_PATTERN
 TIMESTAMP_FIELDS = ("ts", "timestamp", "time", "@timestamp", "datetime", "date", "t")
 USER_FIELDS = ("user_id", "userId", "user", "account_id", "accountId", "uid")
 ACTION_FIELDS = ("action", "event", "event_type", "type")
 OUTCOME_FIELDS = ("outcome", "result", "status")
 
-_DOCUMENTED_ID = re.compile(r"[0-9]{13}\.[A-Za-z0-9]{6}")
-# The legacy form is indistinguishable from a visitor ID in free text, so only a named field may hold it.
-_NAMED_FIELD_ID = re.compile(r"[0-9]{13}\.[A-Za-z0-9]{6}|[A-Za-z0-9]{20}")
 _SAMPLE_LINES = 20
 _EXCERPT_CHARS = 200
+# A context up to this size is repeated on every occurrence of its line; a bigger one is stored whole once.
+_SHARED_CONTEXT_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +133,9 @@ class LogOptions:
     `max_line_bytes`: longer lines are rejected as `line_too_long` (the file reader never loads them whole).
     `format`: `auto` detects each file's format from its first non-blank lines.
     `max_examples_per_reason`: reject rows stored per reason and file; every reject is counted regardless.
+    `max_ids_per_line`: a text line with more distinct request IDs is rejected as `too_many_ids`: real
+    requests log one ID, or a handful (a merge, a retry chain); thousands on one line are a dump whose IDs
+    would each cost an API call.
     """
 
     request_id_fields: tuple[str, ...] = DEFAULT_REQUEST_ID_FIELDS
@@ -125,6 +143,7 @@ class LogOptions:
     max_line_bytes: int = 64 * 1024
     format: Literal["auto", "jsonl", "logfmt", "text"] = "auto"
     max_examples_per_reason: int = 1000
+    max_ids_per_line: int = 20
 
     def __post_init__(self) -> None:
         if isinstance(self.request_id_fields, str):
@@ -136,6 +155,8 @@ class LogOptions:
             raise ValueError(f"log format {self.format!r} is not one of auto, jsonl, logfmt, text")
         if self.max_line_bytes < 1 or self.max_examples_per_reason < 0:
             raise ValueError("max_line_bytes must be positive and max_examples_per_reason not negative")
+        if self.max_ids_per_line < 1:
+            raise ValueError(f"max_ids_per_line must be at least 1 (got {self.max_ids_per_line})")
         try:
             re.compile(self.request_id_pattern, re.ASCII)
         except re.error as exc:
@@ -160,12 +181,15 @@ class ParsedBatch:
 class _Rules:
     id_fields: tuple[tuple[str, tuple[str, ...] | None], ...]
     pattern: re.Pattern[str]
+    max_ids: int
+    matches_are_ids: bool  # the default pattern matches documented IDs only: no need to check each match
 
 
 @lru_cache(maxsize=32)
 def _rules(options: LogOptions) -> _Rules:
     fields = tuple((f, tuple(f.split(".")) if "." in f else None) for f in options.request_id_fields)
-    return _Rules(fields, re.compile(options.request_id_pattern, re.ASCII))
+    pattern = re.compile(options.request_id_pattern, re.ASCII)
+    return _Rules(fields, pattern, options.max_ids_per_line, options.request_id_pattern == DEFAULT_TEXT_PATTERN)
 
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
@@ -179,17 +203,22 @@ def excerpt(raw: bytes) -> str:
     return raw[: 4 * _EXCERPT_CHARS].decode("utf-8", "replace")[:_EXCERPT_CHARS].translate(_ESCAPES)
 
 
-def _decode(raw: bytes) -> str | None:
-    """The line as text, or None if it is binary (not UTF-8, NUL bytes, >= 30% control characters)."""
+def _decode(raw: bytes) -> tuple[str | None, bool]:
+    """The line as text (None if it is binary) and whether bytes that are not UTF-8 were replaced.
+
+    Binary: a NUL byte, or at least 30% control characters and replaced bytes. A few bad bytes are an
+    encoding slip (a Latin-1 name in a UTF-8 log) in a line that still carries its request ID.
+    """
     try:
-        text = raw.decode()
+        text, repaired = raw.decode(), False
     except UnicodeDecodeError:
-        return None
+        text, repaired = raw.decode("utf-8", "replace"), True
     if "\x00" in text:
-        return None
-    if not text.isprintable() and len(_CONTROL.findall(text)) * 10 >= len(text) * 3:
-        return None
-    return text
+        return None, repaired
+    bad = 0 if text.isprintable() else len(_CONTROL.findall(text))
+    if repaired:
+        bad += text.count("\ufffd")
+    return (None if bad * 10 >= len(text) * 3 else text), repaired
 
 
 class _Builder:
@@ -258,11 +287,7 @@ class _Builder:
         )
 
 
-_ID_DAY = pl.from_epoch(pl.col("request_id").str.slice(0, 13).cast(pl.Int64, strict=False), time_unit="ms")
-_LOG_DAY = pl.coalesce(
-    pl.col("occurred_at").dt.date(),
-    pl.when(pl.col("request_id").str.contains(r"^[0-9]{13}\.")).then(_ID_DAY.dt.date()),
-)
+_LOG_DAY = pl.coalesce(pl.col("occurred_at").dt.date(), utc_day_expr("request_id"))
 
 
 def _promoted(fields: dict, names: tuple[str, ...]) -> str | None:
@@ -293,7 +318,7 @@ def _take_request_id(fields: dict, rules: _Rules) -> tuple[str | None, str]:
             value, nested = _dig(fields, path), True
         if value is None or value == "":
             continue
-        if type(value) is not str or not _NAMED_FIELD_ID.fullmatch(value):
+        if type(value) is not str or not is_named_field_request_id(value):
             reason = "invalid_request_id"
             continue
         if not nested:
@@ -307,30 +332,39 @@ def _take_request_id(fields: dict, rules: _Rules) -> tuple[str | None, str]:
     return None, reason
 
 
-def _take_timestamp(fields: dict) -> tuple[datetime | None, bool]:
-    """The line's timestamp (removed from `fields` once parsed) and whether it was present but bad."""
+def _timestamp_field(fields: dict) -> tuple[str | None, datetime | Bad | None]:
+    """The first timestamp field present and parsed (`BAD` if unparseable), or (None, None)."""
     for key in TIMESTAMP_FIELDS:
         value = fields.get(key)
         if value is None:
             continue
         when = parse_timestamp(value)
-        if when is None:
-            continue
-        if when is BAD:
-            return None, True
+        if when is not None:
+            return key, when
+    return None, None
+
+
+def _take_timestamp(fields: dict) -> tuple[datetime | None, bool]:
+    """The line's timestamp (removed from `fields` once parsed) and whether it was present but bad."""
+    key, when = _timestamp_field(fields)
+    if when is BAD:
+        return None, True
+    if key is not None:
         del fields[key]
-        return when, False
-    return None, False
+    return when, False
 
 
 def _dumps(fields: dict, raw: bytes) -> bytes:
     try:
         return orjson.dumps(fields)
     except orjson.JSONEncodeError:
-        return raw  # nested deeper than orjson writes (255 levels): keep the whole line, which is JSON
+        # Nested deeper than orjson writes (255 levels): keep the whole line, which is JSON, repaired to
+        # valid UTF-8 if it was not (the context column is text).
+        return raw.decode("utf-8", "replace").encode()
 
 
-def _add_fields(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: _Rules) -> None:
+def _add_fields(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: _Rules, repaired: bool) -> None:
+    """One occurrence from a JSON or logfmt line's fields; `repaired` if its bytes were not all UTF-8."""
     request_id, reason = _take_request_id(fields, rules)
     if request_id is None:
         b.reject(line_number, reason, raw)
@@ -338,86 +372,104 @@ def _add_fields(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: 
     when, bad = _take_timestamp(fields)
     if bad:
         b.reject(line_number, "bad_timestamp", raw)
+    if repaired:
+        b.reject(line_number, "invalid_utf8", raw)
     b.add(line_number, request_id, when, fields, _dumps(fields, raw))
 
 
 def _parse_json_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -> None:
+    repaired = False
     try:
         fields = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        b.reject(line_number, "binary" if _decode(raw) is None else "malformed_json", raw)
-        return
+        text, repaired = _decode(raw)
+        if text is None or not repaired:
+            b.reject(line_number, "binary" if text is None else "malformed_json", raw)
+            return
+        try:
+            fields = orjson.loads(text)  # the repaired text: one bad byte must not cost the line
+        except orjson.JSONDecodeError:
+            b.reject(line_number, "malformed_json", raw)
+            return
     if type(fields) is not dict:
         b.reject(line_number, "malformed_json", raw)
         return
-    _add_fields(b, line_number, raw, fields, rules)
-
-
-# One pass: a key, optionally `=` and a quoted or bare value, ending at a space; anything else is garbage.
-_LOGFMT_TOKENS = re.compile(r'([^\s="]+)(?:(=)(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]*)))?(?=\s|$)|(\S+)')
-
-
-def _logfmt_fields(text: str) -> tuple[dict[str, str | None], int] | None:
-    """A logfmt line as {key: value} (None for a bare key) and its number of key=value pairs."""
-    fields: dict[str, str | None] = {}
-    pairs = 0
-    for key, equals, quoted, bare, garbage in _LOGFMT_TOKENS.findall(text):
-        if garbage:
-            return None
-        if equals:
-            pairs += 1
-            fields[key] = _unquote(quoted) if "\\" in quoted else quoted or bare
-        else:
-            fields[key] = None
-    return fields, pairs
-
-
-def _unquote(quoted: str) -> str:
-    try:
-        value = orjson.loads(f'"{quoted}"'.encode())
-    except orjson.JSONDecodeError:
-        return quoted.replace('\\"', '"').replace("\\\\", "\\")
-    return value if type(value) is str else quoted
+    _add_fields(b, line_number, raw, fields, rules, repaired)
 
 
 def _parse_logfmt_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -> None:
-    text = _decode(raw)
+    text, repaired = _decode(raw)
     if text is None:
         b.reject(line_number, "binary", raw)
         return
-    parsed = _logfmt_fields(text)
+    parsed = logfmt_fields(text)
     if parsed is None or parsed[1] == 0:
         b.reject(line_number, "malformed_logfmt", raw)
         return
-    _add_fields(b, line_number, raw, parsed[0], rules)
+    _add_fields(b, line_number, raw, parsed[0], rules, repaired)
+
+
+def _text_request_ids(text: str, rules: _Rules) -> tuple[list[str], str]:
+    """The distinct valid request IDs of a text line in order, or ([], the reject reason)."""
+    pattern = rules.pattern
+    found = [m.group(1) for m in pattern.finditer(text)] if pattern.groups > 1 else pattern.findall(text)
+    if not found:
+        return [], "no_request_id"
+    if len(found) == 1 and rules.matches_are_ids:
+        return found, ""
+    valid: dict[str, None] = {}
+    for value in found:
+        if value and value not in valid and is_request_id(value):
+            valid[value] = None
+            if len(valid) > rules.max_ids:
+                return [], "too_many_ids"
+    return (list(valid), "") if valid else ([], "invalid_request_id")
+
+
+def _text_timestamp(text: str, pairs: dict[str, str]) -> datetime | Bad | None:
+    """The first ISO or CLF timestamp on the line (the free-text prefix's, usually), else a `ts=`-like pair."""
+    stamp = TEXT_TIMESTAMP.search(text)
+    if stamp is not None:
+        return timestamp_from_text(stamp.group(1) or stamp.group(2))
+    return _timestamp_field(pairs)[1] if pairs else None
+
+
+def _text_context(text: str, pairs: dict[str, str]) -> bytes:
+    """`{"message": <line>, <pairs>...}`; the line wins over a pair named `message`, since it holds it."""
+    if not pairs:
+        return orjson.dumps({"message": text})
+    context = {"message": text, **pairs}
+    context["message"] = text
+    return orjson.dumps(context)
 
 
 def _parse_text_line(b: _Builder, line_number: int, raw: bytes, rules: _Rules) -> None:
-    text = _decode(raw)
+    text, repaired = _decode(raw)
     if text is None:
         b.reject(line_number, "binary", raw)
         return
-    if rules.pattern.groups > 1:
-        found = [m.group(1) for m in rules.pattern.finditer(text)]
-    else:
-        found = rules.pattern.findall(text)
-    if not found:
-        b.reject(line_number, "no_request_id", raw)
+    request_ids, reason = _text_request_ids(text, rules)
+    if reason:
+        b.reject(line_number, reason, raw)
         return
-    valid = [f for f in dict.fromkeys(found) if f and _DOCUMENTED_ID.fullmatch(f)]
-    if not valid:
-        b.reject(line_number, "invalid_request_id", raw)
-        return
-    when = None
-    stamp = TEXT_TIMESTAMP.search(text)
-    if stamp is not None:
-        when = timestamp_from_text(stamp.group(1) or stamp.group(2))
-        if when is BAD:
-            when = None
-            b.reject(line_number, "bad_timestamp", raw)
-    context = orjson.dumps({"message": text})
-    for request_id in valid:
-        b.add(line_number, request_id, when, {}, context)
+    pairs = text_pairs(text)
+    when = _text_timestamp(text, pairs)
+    if when is BAD:
+        when = None
+        b.reject(line_number, "bad_timestamp", raw)
+    if repaired:
+        b.reject(line_number, "invalid_utf8", raw)
+    context = _text_context(text, pairs)
+    b.add(line_number, request_ids[0], when, pairs, context)
+    if len(request_ids) > 1:
+        # Each further occurrence would copy the whole context: past a small size, point back to the first.
+        shared = context if len(context) <= _SHARED_CONTEXT_BYTES else _truncated_context(text)
+        for request_id in request_ids[1:]:
+            b.add(line_number, request_id, when, pairs, shared)
+
+
+def _truncated_context(text: str) -> bytes:
+    return orjson.dumps({"message": text[:_EXCERPT_CHARS], "context_truncated": True})
 
 
 _PARSERS = {"jsonl": _parse_json_line, "logfmt": _parse_logfmt_line, "text": _parse_text_line}
@@ -438,10 +490,8 @@ def detect_format(sample: list[bytes]) -> LogFormat:
 
 
 def _looks_like_logfmt(raw: bytes) -> bool:
-    text = _decode(raw)
-    parsed = _logfmt_fields(text) if text is not None else None
-    # Bare words are legal logfmt, but a line mostly made of them is prose that happens to hold a key=value.
-    return parsed is not None and parsed[1] > len(parsed[0]) - parsed[1]
+    text, _ = _decode(raw)
+    return text is not None and looks_like_logfmt(text)
 
 
 def parse_lines(

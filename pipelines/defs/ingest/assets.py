@@ -38,6 +38,7 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
                 "files_read": len(result.files),
                 "lines_read": result.lines_read,
                 "rejected_lines": dg.MetadataValue.json(dict(result.reject_counts)),
+                "aliases_skipped": dg.MetadataValue.json([list(pair) for pair in result.aliases_skipped]),
                 "preview": dg.MetadataValue.md(markdown_table(occurrences.head(5))),
             }
         )
