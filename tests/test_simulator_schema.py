@@ -64,6 +64,13 @@ NOT_ON_THIS_PLATFORM: dict[str, Any] = {"not": {}}
 VALIDATORS = {3: (OAS30Validator, oas30_format_checker, DRAFT4), 4: (OAS31Validator, oas31_format_checker, DRAFT202012)}
 GATEWAY_ANSWERS = {(e.status, e.content_type, e.body) for e in SERVER_ERRORS if e.content_type != "application/json"}
 DAY_MS = 86_400_000
+INVALID_SEARCHES = (  # one 400 per parameter the simulator parses
+    "limit=0",
+    "limit=5&start=yesterday",
+    "limit=5&end=soon",
+    "limit=5&reverse=maybe",
+    "limit=5&pagination_key=%21%21",
+)
 
 pytestmark = pytest.mark.skipif(not SCHEMA_DIR.is_dir(), reason="../shared not present")
 
@@ -317,8 +324,9 @@ def sweep(sim: SimulatorHandle, schema: ApiSchema, day: date, limit: int) -> Tal
         key = (body or {}).get("paginationKey" if version == 3 else "pagination_key")
         if key is None:
             break
-    invalid = Ask("search", urlencode({"limit": 0}), sim.api_key)
-    check(send(sim, version, invalid), invalid, sim, schema, tally)
+    for query in INVALID_SEARCHES:
+        invalid = Ask("search", query, sim.api_key)
+        check(send(sim, version, invalid), invalid, sim, schema, tally)
     return tally
 
 
