@@ -193,14 +193,13 @@ def _proxy(f: EventFacts) -> dict[str, Any]:
 
 def _tampering(f: EventFacts) -> dict[str, Any]:
     t = f.tampering
-    data: dict[str, Any] = {"result": t.result}
-    if t.confidence is not None:
-        data["confidence"] = t.confidence
-    data["anomalyScore"] = t.anomaly_score
-    if t.ml_score is not None:
-        data["mlScore"] = t.ml_score
-    data["antiDetectBrowser"] = t.anti_detect_browser
-    return data
+    return {
+        "result": t.result,
+        "confidence": t.confidence,
+        "anomalyScore": t.anomaly_score,
+        "mlScore": t.ml_score,
+        "antiDetectBrowser": t.anti_detect_browser,
+    }
 
 
 def _raw_attributes(f: EventFacts) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The same facts as `simulator.events.render_v3`, in the v4 shape of API.md 12/13:
 time, `bot` spelled `not_detected`, `ip_info.v4.asn` a plain string, velocity without the `intervals` wrapper,
 raw device attributes without the `{value}` wrapper, in v4's curated list and spelling. v4 has no per-signal
 errors: a signal the plan lacks, that failed, or that does not apply to the device's platform is omitted (no
-mobile signals on web events, unlike v3; `ONLY_ON` copies the schema's `x-platforms`). The request-level fields
+mobile signals on web events, unlike v3; `ONLY_ON` copies the schema's `x-platforms`, down to the members of
+`vpn_methods` and `tampering_details` that are browser-only). The request-level fields
 (URL, IP, user agent, browser details, SDK) belong to identification here, so an event whose identification
 failed carries none of them, as in v3.
 
@@ -41,7 +42,8 @@ BOOLEAN_SIGNALS: tuple[tuple[str, str, str], ...] = (
     ("high_activity_device", "highActivity", "high_activity"),
     ("suspect_score", "suspectScore", "suspect_score"),
 )
-# Event fields v4 sends only for some platforms (`x-platforms` in the v4 schema's Event.yaml); the rest go to all.
+# Event fields v4 sends only for some platforms (`x-platforms` in the v4 schema's Event.yaml, VpnMethods.yaml and
+# TamperingDetails.yaml), as dotted paths; the rest go to all.
 ONLY_ON: dict[str, frozenset[str]] = {
     "incremental_identification_status": WEB,
     "url": WEB,
@@ -71,6 +73,9 @@ ONLY_ON: dict[str, frozenset[str]] = {
     "location_spoofing": MOBILE,
     "mitm_attack": MOBILE,
     "vpn_origin_country": MOBILE,
+    "vpn_methods.os_mismatch": WEB,
+    "vpn_methods.ml_prediction": WEB,
+    "tampering_details.anti_detect_browser": WEB,
 }
 
 # v3 raw attribute name -> v4 name, for the attributes v4 curates (API.md 12.3); the rest are v3 only.
@@ -132,12 +137,23 @@ def render_v4(f: EventFacts) -> dict[str, Any]:
     for field, product, attribute in BOOLEAN_SIGNALS:
         if _has(f, product):
             body[field] = getattr(f, attribute)
-    platform = f.device.platform
-    for field in [k for k, platforms in ONLY_ON.items() if k in body and platform not in platforms]:
-        del body[field]
+    _drop_inapplicable(body, f.device.platform)
     if f.novelty is not None:
         _add_novelty(body, f.novelty)
     return body
+
+
+def _drop_inapplicable(body: dict[str, Any], platform: str) -> None:
+    """Remove every field (`ONLY_ON` path) that v4 does not send for `platform`."""
+    for path, platforms in ONLY_ON.items():
+        if platform in platforms:
+            continue
+        *parents, name = path.split(".")
+        target: Any = body
+        for key in parents:
+            target = target.get(key) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            target.pop(name, None)
 
 
 def _has(f: EventFacts, product: str) -> bool:
@@ -287,11 +303,8 @@ def _proxy(f: EventFacts) -> dict[str, Any]:
 
 def _tampering(f: EventFacts) -> dict[str, Any]:
     t = f.tampering
-    out: dict[str, Any] = {"tampering": t.result}
-    if t.confidence is not None:
-        out["tampering_confidence"] = t.confidence
-    if t.ml_score is not None:
-        out["tampering_ml_score"] = t.ml_score
+    out: dict[str, Any] = {"tampering": t.result, "tampering_confidence": t.confidence}
+    out["tampering_ml_score"] = t.ml_score
     out["tampering_details"] = {"anomaly_score": t.anomaly_score, "anti_detect_browser": t.anti_detect_browser}
     return out
 

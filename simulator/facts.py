@@ -86,9 +86,9 @@ class ProxyFacts:
 @dataclass(frozen=True, slots=True)
 class TamperingFacts:
     result: bool
-    confidence: str | None  # None with ml_score None: payload predates 2026-03
+    confidence: str  # low | medium | high; required in v3 since 2026-03, so always sent
     anomaly_score: float
-    ml_score: float | None
+    ml_score: float  # required in v3 since 2026-03, so always sent
     anti_detect_browser: bool
 
 
@@ -174,6 +174,6 @@ class EventFacts:
     labels: tuple[LabelFacts, ...]
     absent_products: frozenset[str]  # not in the plan
     failed_products: frozenset[str]  # the signal failed server-side
-    recent_schema: bool  # carries fields added to the v3 schema late (asn.type, tampering confidence/mlScore)
+    recent_schema: bool  # carries the optional `asn.type` (added to the v3 schema in 2025-12)
     novelty: str | None  # a key of NOVELTIES: an unknown field this event carries
     planted: str | None  # "account_sharer" | "bot_burst": part of a planted analytics pattern

@@ -24,8 +24,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from simulator.events import render_v3
-from simulator.events_v4 import render_v4
-from simulator.facts import ACCOUNT_SHARER, BOT_BURST, EventFacts
+from simulator.events_v4 import NOVELTIES_V4, render_v4
+from simulator.facts import ACCOUNT_SHARER, BOT_BURST, NOVELTIES, EventFacts
 from simulator.ids import MAX_COLLISION_INDEX, REQUEST_ID_RE, Keyed, prefix_ms
 from simulator.visitors import BAD_BOT, HUMAN, Visitor, make_visitor
 from simulator.visits import DAY_MS, derive_facts
@@ -214,3 +214,14 @@ class Population:
     def event_v4(self, request_id: str) -> dict[str, Any]:
         """The v4 `GET /v4/events/{event_id}` 200 body (flat, snake_case): the same facts as `event_v3`."""
         return render_v4(self.facts(request_id))
+
+    def unknown_field(self, request_id: str, version: int) -> tuple[str, ...] | None:
+        """The key path of the unknown field planted in the event's body of API `version` (3 or 4), if any.
+
+        The real API adds fields without notice, so about 1 % of events carry one on purpose (`facts.NOVELTIES`);
+        clients and schema checks use this to tell the planted field from an accidental one.
+        """
+        novelty = self.facts(request_id).novelty
+        if novelty is None:
+            return None
+        return (NOVELTIES if version == 3 else NOVELTIES_V4)[novelty]

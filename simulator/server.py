@@ -186,7 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            self._send(500, _error("Failed", f"simulator bug: {type(exc).__name__}: {exc}"))
+            code = "Failed" if self.api_version == 3 else "failed"  # each version's ErrorCode enum
+            self._send(500, _error(code, f"simulator bug: {type(exc).__name__}: {exc}"))
 
     def _get(self) -> None:
         url = urlsplit(self.path)

@@ -79,8 +79,13 @@ def _hour(ms: int) -> int:
     return ms // HOUR_MS * HOUR_MS
 
 
-def tampering_facts(rng: random.Random, visitor: Visitor, recent: bool) -> TamperingFacts:
-    """Anti-detect browsers and some headless bots tamper; iOS never reports tampering."""
+def tampering_facts(rng: random.Random, visitor: Visitor) -> TamperingFacts:
+    """Anti-detect browsers and some headless bots tamper; iOS never reports tampering.
+
+    `confidence` and `mlScore` are always set: the v3 schema requires both since 2026-03 and the API sends them.
+    The confidence follows the schema's definition: `high` when the anti-detect heuristics and the ML model both
+    fire (or nothing points to tampering), `medium` when the anomaly score fires alone.
+    """
     platform = visitor.device.platform
     anti = visitor.anti_detect
     tampered = platform != "ios" and (anti or (visitor.role == BAD_BOT and rng.random() < 0.3))
@@ -88,9 +93,9 @@ def tampering_facts(rng: random.Random, visitor: Visitor, recent: bool) -> Tampe
     ml = rng.uniform(0.85, 0.99) if anti else rng.uniform(0, 0.3)
     return TamperingFacts(
         result=tampered,
-        confidence=("high" if tampered else "low") if recent else None,
+        confidence="medium" if tampered and not anti else "high",
         anomaly_score=round(anomaly, 4),
-        ml_score=round(ml, 3) if recent else None,
+        ml_score=round(ml, 3),
         anti_detect_browser=anti,
     )
 

@@ -103,8 +103,8 @@ def derive_facts(
     }  # fmt: skip
     vpn = signals.vpn_facts(rng, visitor, exit_kind, ip_v4.place)
     proxy = signals.proxy_facts(rng, visitor, exit_kind, timestamp_ms)
-    recent = r() < 0.75  # the payload carries the fields added to the v3 schema in 2025-12 .. 2026-03
-    tampering = signals.tampering_facts(rng, visitor, recent)
+    recent = r() < 0.75  # the application's payloads carry `asn.type` (optional, added to the v3 schema in 2025-12)
+    tampering = signals.tampering_facts(rng, visitor)
     flags.update(vpn=vpn.result, proxy=proxy.result, tampering=tampering.result)
     absent, failed = _plan(rng, mobile)
     if plant:  # a planted pattern must stay visible: keep who the visitor is and what botd saw

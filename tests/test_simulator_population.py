@@ -168,6 +168,19 @@ def test_unknown_fields_appear_in_about_one_percent_of_events(events):
     assert len({p for e in novel for p in paths(e) & allowed}) >= 3
 
 
+def test_unknown_field_names_where_each_version_carries_the_planted_field(population, day_events):
+    planted = Counter()
+    for _, rid in day_events:
+        novelty = population.facts(rid).novelty
+        for version, body in ((3, population.event_v3(rid)), (4, population.event_v4(rid))):
+            path = population.unknown_field(rid, version)
+            assert (path is None) == (novelty is None)
+            if path is not None:
+                planted[version] += 1
+                assert path in paths(body), (rid, version, path)
+    assert planted[3] == planted[4] > 5
+
+
 # --- realism ---------------------------------------------------------------------------------------------------
 def test_traffic_mixes_platforms_repeat_visitors_and_bots(events):
     identifications = [d for e in events if (d := data(e, "identification"))]

@@ -44,13 +44,15 @@ def id_aged(ms: int) -> str:
 V3_NULL_WITHOUT_IDENTIFICATION = {"timestamp", "timestamp_ms", "identification_request_id"}
 # v4 omits a field that does not apply to the device's platform (schema `x-platforms`; v3 sends `false`, e.g.
 # root_apps on web, the `1970-01-01` factory reset of browsers, `browserDetails` of apps, ML scores of mobile
-# VPN/proxy detection), and reports v3's `tor` and `ipBlocklist` products as one `ip_blocklist` object that is
+# VPN/proxy detection, the browser-only VPN methods `os_mismatch`/`ml_prediction` and `anti_detect_browser` of
+# apps), and reports v3's `tor` and `ipBlocklist` products as one `ip_blocklist` object that is
 # absent when either failed: v4 rows have NULL where v3 rows have a value.
 V4_NULL_WHERE_NOT_APPLICABLE = {
     *("root_apps", "emulator", "cloned_app", "jailbroken", "frida", "location_spoofing", "mitm_attack"),
     *("incognito", "privacy_settings", "virtual_machine", "virtual_machine_ml_score", "factory_reset_time"),
     *("browser_name", "browser_major_version", "browser_full_version"),
     *("vpn_ml_score", "vpn_origin_country", "proxy_ml_score"),
+    *("vpn_method_os_mismatch", "vpn_method_ml_prediction", "tampering_anti_detect_browser"),
     *("tor", "ip_blocklist", "ip_blocklist_email_spam", "ip_blocklist_attack_source"),
 }
 # Values the two versions spell differently for the same fact.
