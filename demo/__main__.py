@@ -95,12 +95,13 @@ def _materialize(partition_keys: list[str]) -> None:
 
 
 def _print_queries(warehouse: Path) -> None:
+    import duckdb
+
     from pipelines.sql import SQL_DIR, first_line, query
-    from pipelines.storage.warehouse import connect_read_only
 
     with (
         pl.Config(tbl_rows=20, tbl_cols=12, fmt_str_lengths=40, tbl_width_chars=160),
-        connect_read_only(warehouse) as con,
+        duckdb.connect(str(warehouse / "fingerprint.duckdb"), read_only=True) as con,
     ):
         for name in ("daily_overview", "vpn_timezone_mismatch_users"):
             print(f"\n-- sql/queries/{name}.sql: {first_line(SQL_DIR / 'queries' / f'{name}.sql')}")

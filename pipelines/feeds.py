@@ -3,7 +3,7 @@
 A BI tool polls these tables, so their column names and types are a public interface: each feed declares
 them once here, the SQL must return exactly those columns in that order (a mismatch fails the run, not the
 dashboard), and `pipelines.tables` registers them so they get a warehouse view and a data-dictionary entry.
-A feed's day is its lake partition (`<lake>/<feed>/day=YYYY-MM-DD/data.parquet`), replaced whole on re-run.
+A feed's day is computed when the day is published, with its tables, and replaced whole on re-run.
 """
 
 from __future__ import annotations
@@ -127,6 +127,11 @@ FEEDS: tuple[Feed, ...] = (
 
 class FeedSchemaError(ValueError):
     """A feed's SQL returned other columns than its declaration in `pipelines.feeds.FEEDS`."""
+
+
+def build_feeds(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, pl.DataFrame]:
+    """Every feed's rows of `day`, by feed name, from a warehouse reader."""
+    return {feed.name: build_feed(con, feed, day) for feed in FEEDS}
 
 
 def build_feed(con: duckdb.DuckDBPyConnection, feed: Feed, day: date) -> pl.DataFrame:

@@ -6,8 +6,6 @@ variable) and turns it into the objects the assets use; the secret key arrives t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from pipelines.api.client import FingerprintClient
@@ -15,28 +13,23 @@ from pipelines.api.ratelimit import limiter_for
 from pipelines.api.secret import Secret
 from pipelines.settings import ApiSettings, LogSettings, WarehouseSettings
 from pipelines.state import StateStore
-from pipelines.storage.bronze import Bronze
+from pipelines.storage.warehouse import Warehouse
+from pipelines.tables import open_warehouse
 from transforms.applog import LogOptions
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse folder: bronze landing, Parquet lake, run state and fingerprint.duckdb."""
+    """The warehouse: bronze landing, Iceberg lake, run state, publication and fingerprint.duckdb."""
 
     settings: WarehouseSettings = WarehouseSettings()
 
-    @property
-    def root(self) -> Path:
-        return self.settings.root
+    def store(self) -> Warehouse:
+        """The process's `Warehouse` for these settings (one catalog connection pool per process)."""
+        return open_warehouse(self.settings)
 
     @property
-    def lake(self) -> Path:
-        return self.root / "lake"
-
-    def bronze(self) -> Bronze:
-        return Bronze(self.root / "bronze")
-
-    def state(self) -> StateStore:
-        return StateStore(self.root)
+    def location(self) -> str:
+        return self.settings.location.uri()
 
 
 class AppLogsResource(dg.ConfigurableResource):

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from pipelines.storage.location import Location
+
 REGION_HOSTS = {
     "us": "https://api.fpjs.io",
     "eu": "https://eu.api.fpjs.io",
@@ -187,18 +189,54 @@ class LogSettings(dg.Config):
 
 
 class WarehouseSettings(dg.Config):
-    """Where the warehouse lives."""
+    """Where the warehouse lives: a local folder, or object storage with a shared catalog database."""
 
     directory: str = setting(
         "warehouse",
         "FPWH_WAREHOUSE_DIR",
-        "Bronze landing, Parquet lake and `fingerprint.duckdb`.",
-        "point it at a folder this process may create and write",
+        "Where the warehouse lives: a local folder, or `s3://bucket/prefix` (credentials and endpoint from the "
+        "standard `AWS_*` variables, `AWS_ENDPOINT_URL` for S3-compatible stores).",
+        "point it at a folder this process may create and write, or at s3://bucket/prefix",
+    )
+    catalog_url: str | None = setting(
+        None,
+        "FPWH_CATALOG_URL",
+        "The catalog database (Iceberg catalog and run state), as a SQLAlchemy URL: `sqlite:///...` or "
+        "`postgresql://...`. Default: `catalog.db` beside a local warehouse; required for an `s3://` one.",
+        "give a sqlite:/// or postgresql:// URL",
+    )
+    retention_hours: float = setting(
+        24.0,
+        "FPWH_SNAPSHOT_RETENTION_HOURS",
+        "How long replaced data files and table snapshots are kept (open analyst connections keep working that "
+        "long); at most 20 snapshots per table are kept whatever their age.",
+        "give a number of hours, e.g. 24",
     )
 
+    @field_validator("catalog_url")
+    @classmethod
+    def _sql_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:///", "postgresql://", "postgresql+", "postgres://")):
+            raise ValueError("Input should be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("retention_hours")
+    @classmethod
+    def _hours(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("Input should be 0 or more")
+        return value
+
     @property
-    def root(self) -> Path:
-        return Path(self.directory).resolve()
+    def location(self) -> Location:
+        return Location.parse(self.directory)
+
+    @property
+    def catalog(self) -> str:
+        """The catalog database URL: the setting, else `catalog.db` beside a local warehouse."""
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{self.location.local_root / 'catalog.db'}"
 
 
 class ScheduleSettings(dg.Config):
@@ -291,7 +329,7 @@ class Settings(BaseModel, frozen=True):
             settings = cls.model_validate(raw)
         except ValidationError as error:
             problems += [_describe(problem, env) for problem in error.errors()]
-        problems += _path_problems(env.get("FPWH_WAREHOUSE_DIR") or WarehouseSettings().directory)
+        problems += _warehouse_problems(env.get("FPWH_WAREHOUSE_DIR") or "warehouse", env.get("FPWH_CATALOG_URL"))
         if require_key:
             problems += _key_problems(env.get(SECRET_KEY_ENV, ""))
         if problems:
@@ -356,8 +394,19 @@ def _describe(problem: Mapping[str, Any], env: Mapping[str, str]) -> str:
     return f"{var}={env.get(var, '')!r}: {message}{fix}"
 
 
-def _path_problems(directory: str) -> list[str]:
-    """A warehouse folder under an existing file can never be created: say so before any work."""
+def _warehouse_problems(directory: str, catalog_url: str | None) -> list[str]:
+    """A remote warehouse needs a catalog; a local folder under an existing file can never be created."""
+    if directory.startswith("s3://"):
+        if len(directory) <= len("s3://") or directory[5] == "/":
+            return [f"FPWH_WAREHOUSE_DIR={directory!r}: names no bucket; use s3://bucket/prefix"]
+        if not catalog_url:
+            return [
+                f"FPWH_CATALOG_URL is not set: a warehouse in object storage ({directory}) needs a catalog "
+                "database every machine reaches, e.g. postgresql://user@host/db"
+            ]
+        return []
+    if "://" in directory:
+        return [f"FPWH_WAREHOUSE_DIR={directory!r}: only local folders and s3://bucket/prefix are supported"]
     path = Path(directory).expanduser().absolute()
     for parent in (path, *path.parents):
         if parent.exists():

@@ -1,25 +1,21 @@
-"""Build one day's silver tables from bronze: stream raw bodies, flatten, write Parquet partitions.
+"""Build one day's silver tables from bronze: stream raw bodies, flatten, stage one data file per table.
 
-Memory stays flat as a day grows: bodies are read in batches, each batch is flattened and appended to a
-streaming Parquet writer per table, and every partition file is renamed into place only when the whole day
-succeeded. No API call is made here: silver can always be rebuilt from bronze.
+Memory stays flat as a day grows: bodies are read in batches, each batch is flattened and appended to one
+streaming data file per table, and the day's files are staged (recorded for the day's publish) only when the whole
+day succeeded. No API call is made here: silver can always be rebuilt from bronze.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
-from pipelines.storage.atomic import replacing
-from pipelines.storage.bronze import Bronze
-from pipelines.storage.lake import partition_path
+from pipelines.storage.lake import StagingWriter
+from pipelines.storage.warehouse import Warehouse
 from pipelines.tables import SILVER_TABLES, WAREHOUSE_TABLES
 from transforms.flatten import flatten
 
@@ -35,38 +31,18 @@ class SilverReport:
     values_quarantined: int = 0
 
 
-class _PartitionWriters:
-    """One streaming Parquet writer per table, each writing to a temp file renamed on success."""
-
-    def __init__(self, lake_root: Path, day: date, tables: tuple[str, ...]) -> None:
-        self.stack = contextlib.ExitStack()
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        for name in tables:
-            temp = self.stack.enter_context(replacing(partition_path(lake_root, name, day)))
-            arrow_schema = pl.DataFrame(schema=WAREHOUSE_TABLES[name].schema).to_arrow().schema
-            writer = pq.ParquetWriter(temp, arrow_schema, compression="zstd")
-            self.stack.callback(writer.close)  # closes before `replacing` renames (LIFO)
-            self.writers[name] = writer
-
-    def write(self, name: str, df: pl.DataFrame) -> None:
-        if df.height:
-            frame = df.select(WAREHOUSE_TABLES[name].schema.names())
-            self.writers[name].write_table(frame.to_arrow())
-
-    @contextlib.contextmanager
-    def committing(self) -> Iterator[_PartitionWriters]:
-        with self.stack:
-            yield self
-
-
-def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int = 5_000) -> SilverReport:
-    """Flatten every final `ok` body of `day` into the silver tables and replace their partitions."""
+def build_silver_day(warehouse: Warehouse, day: date, batch_rows: int = 5_000) -> SilverReport:
+    """Flatten every final `ok` body of `day` into the silver tables and stage them for the day's publish."""
     report = SilverReport(rows=dict.fromkeys(SILVER_TABLES, 0))
-    with _PartitionWriters(lake_root, day, SILVER_TABLES).committing() as out:
-        for batch in bronze.ok_bodies(day, batch_rows=batch_rows):
+    with contextlib.ExitStack() as stack:
+        writers: dict[str, StagingWriter] = {
+            name: stack.enter_context(warehouse.lake.staging(name, day, WAREHOUSE_TABLES[name].schema))
+            for name in SILVER_TABLES
+        }
+        for batch in warehouse.bronze.ok_bodies(day, batch_rows=batch_rows):
             result = flatten(batch["request_id"].to_list(), batch["body"].to_list(), batch["api_version"].to_list())
             for name, df in [*result.tables.items(), ("quarantine", result.quarantine)]:
-                out.write(name, df)
+                writers[name].write(df)
                 report.rows[name] += df.height
             report.unknown_fields.update(result.unknown_fields)
             report.events_in += result.events_in
@@ -77,9 +53,11 @@ def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int
             schema=WAREHOUSE_TABLES["unknown_fields"].schema,
             orient="row",
         )
-        out.write("unknown_fields", unknown)
+        writers["unknown_fields"].write(unknown)
         report.rows["unknown_fields"] = unknown.height
-        fetches = bronze.all_fetches(day)
-        out.write("fetches", fetches)
+        fetches = warehouse.bronze.all_fetches(day)
+        writers["fetches"].write(fetches)
         report.rows["fetches"] = fetches.height
+    for name, writer in writers.items():
+        warehouse.keep_staged(name, day, writer)
     return report

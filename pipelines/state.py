@@ -1,67 +1,145 @@
-"""Run state: what the assets of a day and successive runs must agree on, owned by one module.
+"""Run state: what the assets of a day, successive runs and several machines must agree on, owned by one module.
 
+It lives in the catalog database (`pipelines.storage.database`), never on a local disk, so runs on different
+machines see the same state:
 - the fetch queue of a day (the logged request IDs without a final outcome when the queue was taken);
 - the search cursor of a day (where a resumed search continues);
-- the folders of inter-process locks and of the per-key rate-limit bucket.
-
-Everything lives under `<warehouse>/state/` and `<warehouse>/.locks/`; callers never build these paths.
+- leases (a run that holds a day's fetch, so a second run of the same day never spends the budget twice);
+- the tables the lake publishes through (`fpwh_staged`, `fpwh_published`, see `pipelines.storage.publication`).
+Local-only things (the folder for inter-process file locks and the file token bucket of a single machine) are
+under `local_dir`: `<warehouse>/.locks` for a local warehouse, the system temp folder for a remote one.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
-import polars as pl
+import sqlalchemy as sa
 
-from pipelines.storage.atomic import write_atomically
+METADATA = sa.MetaData()
+FETCH_QUEUE = sa.Table(
+    "fpwh_fetch_queue",
+    METADATA,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("request_ids", sa.Text, nullable=False),  # JSON array, logged order
+)
+SEARCH_CURSOR = sa.Table(
+    "fpwh_search_cursor",
+    METADATA,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),  # JSON object
+)
+LEASES = sa.Table(
+    "fpwh_leases",
+    METADATA,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),  # epoch seconds
+)
+STAGED = sa.Table(
+    "fpwh_staged",
+    METADATA,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("table_name", sa.String(100), primary_key=True),
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("staged_at", sa.Float, nullable=False),
+)
+PUBLISHED = sa.Table(
+    "fpwh_published",
+    METADATA,
+    sa.Column("table_name", sa.String(100), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("published_at", sa.Float, nullable=False),
+)
+PUBLICATIONS = sa.Table(
+    "fpwh_publications",
+    METADATA,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("tables", sa.Text, nullable=False),  # JSON array of the tables this publication replaced
+    sa.Column("published_at", sa.Float, nullable=False),
+)
+_CREATED: set[int] = set()
+_CREATE_LOCK = threading.Lock()
 
-_QUEUE_SCHEMA = {"request_id": pl.String}
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """Create the state tables once per engine (idempotent, safe across processes)."""
+    with _CREATE_LOCK:
+        if id(engine) not in _CREATED:
+            METADATA.create_all(engine, checkfirst=True)
+            _CREATED.add(id(engine))
 
 
 class StateStore:
-    """The run state of the warehouse rooted at `root`."""
+    """The run state of one warehouse: rows in the catalog database, plus a folder for local-only locks."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.state_dir = self.root / "state"
-        self.locks_dir = self.root / ".locks"
+    def __init__(self, engine: sa.Engine, local_dir: Path) -> None:
+        self.engine = engine
+        self.local_dir = Path(local_dir)
+        ensure_schema(engine)
 
     @property
     def rate_limit_dir(self) -> Path:
-        """Where the per-key token buckets live (shared by every process using this warehouse)."""
-        return self.locks_dir / "ratelimit"
+        """Where a single machine's file token buckets live (PostgreSQL deployments share a bucket in the DB)."""
+        return self.local_dir / "ratelimit"
 
     def lock_path(self, name: str) -> Path:
-        return self.locks_dir / f"{name}.lock"
+        return self.local_dir / f"{name}.lock"
 
     # --- fetch queue ----------------------------------------------------------------------------------------
-    def _queue_path(self, day: date) -> Path:
-        return self.state_dir / "fetch_queue" / f"day={day.isoformat()}" / "data.parquet"
-
     def fetch_queue(self, day: date) -> list[str]:
         """The day's queued request IDs, in logged order (empty when none was taken yet)."""
-        path = self._queue_path(day)
-        return pl.read_parquet(path)["request_id"].to_list() if path.is_file() else []
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(FETCH_QUEUE.c.request_ids).where(FETCH_QUEUE.c.day == day.isoformat()))
+            value = row.scalar_one_or_none()
+        return orjson.loads(value) if value else []
 
     def set_fetch_queue(self, day: date, request_ids: list[str]) -> None:
-        frame = pl.DataFrame({"request_id": request_ids}, schema=_QUEUE_SCHEMA)
-        write_atomically(self._queue_path(day), lambda fh: frame.write_parquet(fh))
+        self._put(FETCH_QUEUE, day, request_ids=orjson.dumps(request_ids).decode())
 
     # --- search cursor --------------------------------------------------------------------------------------
-    def _cursor_path(self, day: date) -> Path:
-        return self.state_dir / "search_cursor" / f"day={day.isoformat()}.json"
-
     def search_cursor(self, day: date) -> dict[str, Any] | None:
         """The saved cursor of the day's search, or None (absent or unreadable: start over)."""
+        with self.engine.connect() as con:
+            value = con.execute(
+                sa.select(SEARCH_CURSOR.c.cursor).where(SEARCH_CURSOR.c.day == day.isoformat())
+            ).scalar_one_or_none()
         try:
-            saved = orjson.loads(self._cursor_path(day).read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError):
+            saved = orjson.loads(value) if value else None
+        except orjson.JSONDecodeError:
             return None
         return saved if isinstance(saved, dict) else None
 
     def save_search_cursor(self, day: date, cursor: dict[str, Any]) -> None:
-        body = orjson.dumps(cursor, option=orjson.OPT_INDENT_2)
-        write_atomically(self._cursor_path(day), lambda fh: fh.write(body))
+        self._put(SEARCH_CURSOR, day, cursor=orjson.dumps(cursor).decode())
+
+    # --- leases ---------------------------------------------------------------------------------------------
+    def take_lease(self, name: str, holder: str, ttl_s: float) -> str | None:
+        """Take or renew lease `name` for `holder` for `ttl_s` seconds; None on success, else the current holder."""
+        now = time.time()
+        with self.engine.begin() as con:
+            row = con.execute(sa.select(LEASES).where(LEASES.c.name == name).with_for_update()).first()
+            if row is not None and row.holder != holder and row.expires_at > now:
+                return row.holder
+            con.execute(sa.delete(LEASES).where(LEASES.c.name == name))
+            con.execute(sa.insert(LEASES).values(name=name, holder=holder, expires_at=now + ttl_s))
+        return None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.engine.begin() as con:
+            con.execute(sa.delete(LEASES).where(LEASES.c.name == name, LEASES.c.holder == holder))
+
+    def _put(self, table: sa.Table, day: date, **values: Any) -> None:
+        key = day.isoformat()
+        with self.engine.begin() as con:
+            con.execute(sa.delete(table).where(table.c.day == key))
+            con.execute(sa.insert(table).values(day=key, **values))

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.feeds import FEEDS
+from pipelines.settings import WarehouseSettings
+from pipelines.sql import view_files
 from pipelines.storage.bronze import BRONZE_DESCRIPTIONS, BRONZE_SCHEMA
+from pipelines.storage.warehouse import Warehouse
 from transforms.applog import OCCURRENCE_COLUMNS, OCCURRENCE_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
 from transforms.catalog import SYSTEM_COLUMNS, TABLES
 from transforms.flatten import QUARANTINE_DESCRIPTIONS, QUARANTINE_SCHEMA
@@ -84,3 +87,16 @@ SILVER_TABLES: tuple[str, ...] = (*(t.name for t in TABLES), "quarantine", "unkn
 
 def schemas() -> dict[str, pl.Schema]:
     return {name: t.schema for name, t in WAREHOUSE_TABLES.items()}
+
+
+_OPEN: dict[tuple[str, str], Warehouse] = {}
+
+
+def open_warehouse(settings: WarehouseSettings) -> Warehouse:
+    """The warehouse of `settings` with every registered table and the analyst views (one per process)."""
+    key = (settings.location.uri(), settings.catalog)
+    warehouse = _OPEN.get(key)
+    if warehouse is None:
+        retention_s = settings.retention_hours * 3600
+        warehouse = _OPEN[key] = Warehouse(settings.location, settings.catalog, schemas(), view_files(), retention_s)
+    return warehouse

@@ -25,7 +25,9 @@ from pipelines.api.ratelimit import limiter_for
 from pipelines.api.secret import Secret
 from pipelines.definitions import build_definitions
 from pipelines.defs.automation import DAILY_JOB
-from pipelines.settings import ApiSettings, Settings
+from pipelines.settings import ApiSettings, Settings, WarehouseSettings
+from pipelines.storage.warehouse import Warehouse
+from pipelines.tables import open_warehouse
 from simulator.applog import write_demo_logs
 from simulator.server import SimulatorConfig, SimulatorHandle, start
 
@@ -127,7 +129,11 @@ class World:
 
     @property
     def warehouse(self) -> Path:
-        return self.settings.warehouse.root
+        return self.settings.warehouse.location.local_root
+
+    @property
+    def store(self) -> Warehouse:
+        return open_warehouse(self.settings.warehouse)
 
     def run_day(
         self, day: date, instance: DagsterInstance | None = None, raise_on_error: bool = True, **groups: Any
@@ -155,6 +161,12 @@ class World:
 def _make_world(sim: SimulatorHandle, root: Path, days: list[date], per_day: int, **groups: Any) -> World:
     write_demo_logs(sim.population, root / "logs", start=days[0], days=len(days), per_day=per_day)
     return World(sim, root, _settings_for(sim, root, **groups), days)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Warehouse:
+    """A fresh local warehouse in `tmp_path/warehouse` with every registered table."""
+    return open_warehouse(WarehouseSettings(directory=str(tmp_path / "warehouse")))
 
 
 @pytest.fixture
@@ -265,3 +277,11 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
         for day in days:
             assert world.run_day(day).success
         yield Planted(world, {day: sim.population.planted(day) for day in days})
+
+
+@pytest.fixture
+def event_v3() -> dict:
+    """A complete v3 event body with every product (`tests/data/event_v3.json`), parsed, fresh for each test."""
+    import orjson
+
+    return orjson.loads((REPO / "tests" / "data" / "event_v3.json").read_bytes())

@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from pipelines.feeds import FEEDS, Feed, FeedSchemaError, build_feed
-from pipelines.storage.lake import partitions
-from pipelines.storage.warehouse import DATABASE_FILE, connect_read_only, duckdb_type
+from pipelines.storage.duckdb_views import duckdb_type
+from pipelines.storage.warehouse import DATABASE_FILE
 from simulator.facts import ACCOUNT_SHARER, BOT_BURST
 
 
@@ -128,7 +128,7 @@ def test_every_feed_view_has_its_declared_columns_and_types_and_one_partition_pe
             ]
             declared.append(("day", "DATE"))
             assert described == declared, feed.name
-            assert partitions(planted.warehouse / "lake", feed.name) == [planted.sharer_day, planted.burst_day]
+            assert planted.world.store.published_days(feed.name) == [planted.sharer_day, planted.burst_day]
 
 
 def test_rerunning_a_day_replaces_its_feed_rows_instead_of_adding_to_them(planted):
@@ -144,7 +144,7 @@ def test_rerunning_a_day_replaces_its_feed_rows_instead_of_adding_to_them(plante
 
 def test_a_feed_whose_sql_disagrees_with_its_declaration_fails_with_what_to_fix(planted):
     wrong = Feed("feed_daily_traffic", {"requests": pl.Int64()})
-    with connect_read_only(planted.warehouse) as con, pytest.raises(FeedSchemaError, match="declares"):
+    with planted.world.store.reader() as con, pytest.raises(FeedSchemaError, match="declares"):
         build_feed(con, wrong, planted.sharer_day)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import polars as pl
@@ -16,87 +17,8 @@ from transforms.flatten import QUARANTINE_SCHEMA, empty_tables, flatten
 
 RID = "1708102555327.NLOjmg"
 
-EVENT = {
-    "products": {
-        "identification": {
-            "data": {
-                "visitorId": "Ibk1527CUFmcnjLwIs4A",
-                "requestId": RID,
-                "incognito": False,
-                "linkedId": "acct-42",
-                "tag": {"requestType": "login", "n": 1},
-                "time": "2026-11-22T10:00:01Z",
-                "timestamp": 1795341601123,
-                "url": "https://shop.example/login?x={y}[",
-                "ip": "81.2.69.142",
-                "browserDetails": {
-                    "browserName": "Chrome",
-                    "browserMajorVersion": "131",
-                    "browserFullVersion": "131.0.0",
-                    "os": "Windows",
-                    "osVersion": "10",
-                    "device": "Other",
-                    "userAgent": "Mozilla/5.0",
-                },
-                "confidence": {"score": 1},
-                "visitorFound": True,
-                "firstSeenAt": {"global": "2026-10-01T08:00:00.5Z", "subscription": "2026-10-01T08:00:00.5Z"},
-                "lastSeenAt": {"global": None, "subscription": None},
-                "sdk": {
-                    "platform": "js",
-                    "version": "3.11.10",
-                    "integrations": [{"name": "fingerprint-pro-react", "version": "2.7.0"}],
-                },
-                "replayed": False,
-            }
-        },
-        "botd": {"data": {"bot": {"result": "bad", "type": "selenium"}, "time": "2026-11-22T10:00:01.123Z"}},
-        "vpn": {
-            "data": {
-                "result": True,
-                "confidence": "high",
-                "originTimezone": "Asia/Tokyo",
-                "originCountry": "JP",
-                "methods": {
-                    "timezoneMismatch": True,
-                    "publicVPN": False,
-                    "auxiliaryMobile": False,
-                    "osMismatch": False,
-                    "relay": False,
-                },
-            }
-        },
-        "ipInfo": {
-            "data": {
-                "v4": {
-                    "address": "81.2.69.142",
-                    "geolocation": {
-                        "timezone": "Europe/London",
-                        "country": {"code": "GB", "name": "United Kingdom"},
-                        "subdivisions": [{"isoCode": "ENG", "name": "England"}, {"isoCode": "LND", "name": "London"}],
-                    },
-                    "asn": {"asn": "20712", "name": "Andrews & Arnold", "network": "81.2.64.0/19"},
-                    "datacenter": {"result": False, "name": ""},
-                }
-            }
-        },
-        "tor": {"error": {"code": "Failed", "message": "internal server error"}},
-        "velocity": {
-            "data": {
-                "distinctIp": {"intervals": {"5m": 1, "1h": 2}},
-                "distinctLinkedId": {},
-                "events": {"intervals": {"5m": 3, "1h": 4, "24h": 25000}},
-            }
-        },
-        "rawDeviceAttributes": {
-            "data": {
-                "fonts": {"value": ["Arial", "Menlo"]},
-                "audio": {"error": {"name": "Error", "message": "timeout"}},
-                "cpuClass": {},
-            }
-        },
-    }
-}
+# A complete v3 event with every product (shared with the SQL tests through the `event_v3` fixture).
+EVENT = orjson.loads((Path(__file__).parent / "data" / "event_v3.json").read_bytes())
 
 
 def one(events: list[dict]) -> dict[str, pl.DataFrame]:

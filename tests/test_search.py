@@ -22,9 +22,9 @@ from pipelines.api.ratelimit import Unlimited
 from pipelines.api.secret import Secret
 from pipelines.fetch import DayFetch, FetchReport
 from pipelines.fetch.search import pages_to_cover
-from pipelines.settings import ApiSettings, Settings, SettingsError
-from pipelines.state import StateStore
+from pipelines.settings import ApiSettings, Settings, SettingsError, WarehouseSettings
 from pipelines.storage.bronze import Bronze
+from pipelines.tables import open_warehouse
 from simulator.population import day_start_ms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,10 +42,10 @@ def run(
     """Fetch `todo` of `day` into bronze under `tmp_path`; `options` are ApiSettings fields (strategy, keep, ...)."""
     renamed = {"strategy": "fetch_strategy", "keep": "search_keep", "page_size": "search_page_size"}
     options = {renamed.get(k, k): v for k, v in options.items()}
-    bronze = Bronze(tmp_path / "bronze")
+    store = open_warehouse(WarehouseSettings(directory=str(tmp_path / "warehouse")))
     with client_for(sim, rps, version, **options) as client:
-        report = DayFetch(day, client, bronze, StateStore(tmp_path), lambda _: None).run(todo)
-    return report, bronze
+        report = DayFetch(day, client, store.bronze, store.state, lambda _: None).run(todo)
+    return report, store.bronze
 
 
 def search(sim, **params) -> requests.Response:
@@ -198,13 +198,13 @@ def test_a_crash_mid_pagination_resumes_from_the_last_landed_page(simulator, tmp
         "from pipelines.api.ratelimit import Unlimited\n"
         "from pipelines.api.secret import Secret\n"
         "from pipelines.fetch import DayFetch\n"
-        "from pipelines.settings import ApiSettings\n"
-        "from pipelines.state import StateStore\n"
-        "from pipelines.storage.bronze import Bronze\n"
+        "from pipelines.settings import ApiSettings, WarehouseSettings\n"
+        "from pipelines.tables import open_warehouse\n"
         "url, key, day, ids, out = sys.argv[1:]\n"
         "settings = ApiSettings(api_url=url, rate_limit_rps=0, fetch_strategy='search', search_page_size=50)\n"
+        "store = open_warehouse(WarehouseSettings(directory=str(Path(out) / 'warehouse')))\n"
         "with FingerprintClient(settings, Secret(key), Unlimited()) as client:\n"
-        "    DayFetch(date.fromisoformat(day), client, Bronze(Path(out) / 'bronze'), StateStore(Path(out)), print)"
+        "    DayFetch(date.fromisoformat(day), client, store.bronze, store.state, print)"
         ".run(Path(ids).read_text().split())\n"
     )
     ids_file = tmp_path / "ids.txt"
@@ -215,13 +215,13 @@ def test_a_crash_mid_pagination_resumes_from_the_last_landed_page(simulator, tmp
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    cursor = tmp_path / "state" / "search_cursor" / f"day={DAY.isoformat()}.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not cursor.exists() or orjson.loads(cursor.read_bytes())["pages"] < 5):
+    state = open_warehouse(WarehouseSettings(directory=str(tmp_path / "warehouse"))).state
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (state.search_cursor(DAY) or {}).get("pages", 0) < 5:
         time.sleep(0.05)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
-    pages_before = orjson.loads(cursor.read_bytes())["pages"]
+    pages_before = state.search_cursor(DAY)["pages"]
     assert 5 <= pages_before < 40  # killed mid-pagination (2000 events / 50 a page)
     calls_before = sim.stats()["by_kind"]["search"]
     _, bronze = run(sim, tmp_path, day_ids(sim), strategy="search", page_size=50)
@@ -289,8 +289,8 @@ def test_the_strategy_variables_reach_the_api_settings():
     assert (default.fetch_strategy, default.search_keep, default.search_page_size) == ("auto", "logged", None)
 
 
-def test_a_403_during_search_stops_the_run_like_a_fetch_by_id(simulator, tmp_path):
+def test_a_403_during_search_stops_the_run_like_a_fetch_by_id(simulator, store):
     sim = simulator(api_key="the-right-key")
     with pytest.raises(FatalApiError, match="TokenNotFound"), client_for(sim, key="a-wrong-key") as client:
-        DayFetch(DAY, client, Bronze(tmp_path / "bronze"), StateStore(tmp_path), lambda _: None).run(day_ids(sim)[:5])
+        DayFetch(DAY, client, store.bronze, store.state, lambda _: None).run(day_ids(sim)[:5])
     assert sim.stats()["by_kind"] == {"event": 0, "search": 1}

@@ -10,8 +10,7 @@ DAY = datetime.now(UTC).date() - timedelta(days=2)
 
 
 def events_rows(world) -> pl.DataFrame:
-    lake = world.warehouse / "lake"
-    return pl.read_parquet(lake / "events" / f"day={DAY.isoformat()}" / "data.parquet").sort("request_id")
+    return world.store.read_day("events", DAY).drop("day").sort("request_id")
 
 
 def raw_events_metadata(result) -> dict:
@@ -35,7 +34,7 @@ def test_a_day_fetched_by_search_has_the_same_events_rows_as_by_id_for_far_fewer
     assert calls["search"] * 5 < calls["by_id"]
     assert metadata["search"]["fetched_by"] == "search+by_id" and metadata["search"]["search_pages"] >= 10
     assert metadata["search"]["api_calls_per_event"] < 0.2 <= metadata["by_id"]["api_calls_per_event"]
-    fetches = pl.read_parquet(tmp_path / "search" / "warehouse" / "lake" / "fetches" / f"day={DAY}" / "data.parquet")
+    fetches = world.store.read_day("fetches", DAY)
     assert fetches.filter(pl.col("method") == "search").height >= 250
 
 

@@ -9,18 +9,16 @@ import orjson
 import polars as pl
 import pytest
 
+from pipelines.settings import WarehouseSettings
 from pipelines.sql import view_files
-from pipelines.storage.lake import write_partition
-from pipelines.storage.warehouse import connect_read_only, publish_views
-from pipelines.tables import WAREHOUSE_TABLES, schemas
-from tests.test_flatten import EVENT
+from pipelines.tables import WAREHOUSE_TABLES, open_warehouse
 from transforms.flatten import flatten
 
 DAY = date(2026, 11, 22)
 
 
-def event(**changes) -> dict:
-    e = copy.deepcopy(EVENT)
+def event(event_v3: dict, **changes) -> dict:
+    e = copy.deepcopy(event_v3)
     for path, value in changes.items():
         node = e["products"]
         *parents, leaf = path.split("__")
@@ -31,14 +29,14 @@ def event(**changes) -> dict:
 
 
 @pytest.fixture
-def warehouse(tmp_path):
-    clean = event(botd__data={"bot": {"result": "notDetected"}}, vpn__data={"result": False, "methods": {}})
+def warehouse(tmp_path, event_v3):
+    clean = event(event_v3, botd__data={"bot": {"result": "notDetected"}}, vpn__data={"result": False, "methods": {}})
     clean["products"]["velocity"] = {"data": {"distinctIp": {"intervals": {"5m": 1, "1h": 1, "24h": 1}}}}
-    bot = event()  # bot bad, VPN with timezone mismatch
+    bot = event(event_v3)  # bot bad, VPN with timezone mismatch
     result = flatten(["clean", "bot"], [orjson.dumps(clean), orjson.dumps(bot)])
-    lake = tmp_path / "lake"
+    store = open_warehouse(WarehouseSettings(directory=str(tmp_path / "warehouse")))
     for name, df in result.tables.items():
-        write_partition(lake, name, DAY, df)
+        store.stage(name, DAY, df)
     at = datetime(2026, 11, 22, 10, tzinfo=UTC)
     fetches = pl.DataFrame(
         [
@@ -50,7 +48,7 @@ def warehouse(tmp_path):
         schema=["request_id", "outcome", "fetched_at", "attempts"],
         orient="row",
     )
-    write_partition(lake, "fetches", DAY, fetches.cast({"attempts": pl.Int32}))
+    store.stage("fetches", DAY, fetches.cast({"attempts": pl.Int32}))
     requests = pl.DataFrame(
         {"request_id": ["clean", "bot", "gone"], "app_user_id": ["u1", "u2", "u3"], "action": ["login"] * 3},
     ).with_columns(
@@ -60,9 +58,9 @@ def warehouse(tmp_path):
             if c not in {"request_id", "app_user_id", "action"}
         ]
     )
-    write_partition(lake, "app_requests", DAY, requests)
-    publish_views(tmp_path, schemas(), view_files())
-    with connect_read_only(tmp_path) as con:
+    store.stage("app_requests", DAY, requests)
+    store.publish_day(DAY)
+    with store.reader() as con:
         yield con
 
 

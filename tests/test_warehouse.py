@@ -1,10 +1,14 @@
-"""fingerprint.duckdb: views over the lake, rebuilt beside the live file and renamed over it."""
+"""The warehouse's storage: Iceberg tables per day, staged then published whole, read through DuckDB views.
+
+Real files, a real SQLite catalog and real DuckDB; the same code serves an object store (tests/test_remote.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,19 +16,15 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
+from pyiceberg.catalog.sql import SqlCatalog
 
-from pipelines.storage import lake
-from pipelines.storage.locks import LockTimeout
-from pipelines.storage.warehouse import (
-    DATABASE_FILE,
-    PublishError,
-    connect_read_only,
-    duckdb_type,
-    publish_lock,
-    publish_views,
-)
+from pipelines.storage.duckdb_views import PublishError, duckdb_type
+from pipelines.storage.location import Location
+from pipelines.storage.locks import LockTimeout, exclusive_lock
+from pipelines.storage.warehouse import DATABASE_FILE, Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 DAY1, DAY2, DAY3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
@@ -34,33 +34,44 @@ EVENTS = pl.Schema(
         "visitor_id": pl.String,
         "suspect_score": pl.Int32,
         "bot": pl.Boolean,
+        "api_version": pl.Int8,
         "event_time": pl.Datetime("us", "UTC"),
         "tags": pl.List(pl.String),
     }
 )
-SCHEMAS = {"events": EVENTS}
+LOGGED = pl.Schema({"request_id": pl.String, "user": pl.String})
+SCHEMAS = {"events": EVENTS, "logged": LOGGED}
 
 
-def events(n: int, **extra: pl.Expr) -> pl.DataFrame:
+def events(n: int, start: int = 0) -> pl.DataFrame:
     rows = {
-        "request_id": [f"r{i}" for i in range(n)],
+        "request_id": [f"r{i}" for i in range(start, start + n)],
         "visitor_id": [f"v{i % 7}" for i in range(n)],
         "suspect_score": [i % 30 for i in range(n)],
         "bot": [i % 5 == 0 for i in range(n)],
+        "api_version": [3] * n,
         "event_time": [datetime(2024, 3, 1, 12, tzinfo=UTC)] * n,
         "tags": [["a", "b"]] * n,
     }
-    return pl.DataFrame(rows, schema=EVENTS).with_columns(**extra)
+    return pl.DataFrame(rows, schema=EVENTS)
 
 
-def write_day(warehouse: Path, day: date, n: int, table: str = "events", **extra: pl.Expr) -> None:
-    lake.write_partition(warehouse / "lake", table, day, events(n, **extra))
+def logged(n: int) -> pl.DataFrame:
+    return pl.DataFrame({"request_id": [f"r{i}" for i in range(n)], "user": [f"u{i}" for i in range(n)]}, schema=LOGGED)
 
 
-def counts_per_day(warehouse: Path, view: str = "events") -> dict[str, int]:
-    with connect_read_only(warehouse) as con:
-        rows = con.execute(f"SELECT CAST(day AS VARCHAR), count(*) FROM {view} GROUP BY ALL").fetchall()
-    return dict(rows)
+def open_store(root: Path, schemas=SCHEMAS, sql_files=(), retention_s: float = 3600) -> Warehouse:
+    return Warehouse(Location.parse(str(root)), f"sqlite:///{root}/catalog.db", schemas, sql_files, retention_s)
+
+
+def write_day(store: Warehouse, day: date, n: int) -> None:
+    store.stage("events", day, events(n))
+    store.publish_day(day)
+
+
+def counts_per_day(store: Warehouse, view: str = "events") -> dict[str, int]:
+    with store.reader() as con:
+        return dict(con.execute(f"SELECT CAST(day AS VARCHAR), count(*) FROM {view} GROUP BY ALL").fetchall())
 
 
 def sql_file(folder: Path, name: str, text: str) -> Path:
@@ -69,222 +80,179 @@ def sql_file(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_polars_types_map_to_the_duckdb_types_bi_tools_read() -> None:
-    mapping = {
-        pl.String: "VARCHAR",
-        pl.Int8: "TINYINT",
-        pl.Int16: "SMALLINT",
-        pl.Int32: "INTEGER",
-        pl.Int64: "BIGINT",
-        pl.Float64: "DOUBLE",
-        pl.Boolean: "BOOLEAN",
-        pl.Date: "DATE",
-        pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
-        pl.Datetime("ms", "UTC"): "TIMESTAMPTZ",
-        pl.Datetime("us"): "TIMESTAMP",
-        pl.Binary: "BLOB",
-        pl.List(pl.String): "VARCHAR[]",
-        pl.Struct({"code": pl.String, "n": pl.Int64}): 'STRUCT("code" VARCHAR, "n" BIGINT)',
-    }
-    assert {dtype: duckdb_type(dtype) for dtype in mapping} == mapping
-    with pytest.raises(TypeError, match="no DuckDB type declared"):
+    assert duckdb_type(pl.Datetime("us", "UTC")) == "TIMESTAMPTZ"
+    assert duckdb_type(pl.Datetime("us")) == "TIMESTAMP"
+    assert duckdb_type(pl.List(pl.String)) == "VARCHAR[]"
+    assert duckdb_type(pl.Struct({"a": pl.Int64, "b": pl.Boolean})) == 'STRUCT("a" BIGINT, "b" BOOLEAN)'
+    assert [duckdb_type(t) for t in (pl.Int8, pl.Int32, pl.Float64, pl.Date, pl.Binary)] == [
+        "TINYINT",
+        "INTEGER",
+        "DOUBLE",
+        "DATE",
+        "BLOB",
+    ]
+    with pytest.raises(TypeError, match="no DuckDB type"):
         duckdb_type(pl.Object)
 
 
 def test_each_table_is_a_view_with_declared_types_in_declared_order_then_day(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 30)
-    write_day(tmp_path, DAY2, 20)
-
-    published = publish_views(tmp_path, SCHEMAS)
-
-    assert published == tmp_path / DATABASE_FILE
-    with connect_read_only(tmp_path) as con:
-        columns = con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall()
-        kinds = con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall()
-    assert columns == [
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 10)
+    with duckdb.connect(str(tmp_path / DATABASE_FILE), read_only=True) as con:
+        described = con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall()
+        rows = con.execute("SELECT count(*), min(api_version), max(day) FROM events").fetchall()
+    assert described == [
         ("request_id", "VARCHAR"),
         ("visitor_id", "VARCHAR"),
         ("suspect_score", "INTEGER"),
         ("bot", "BOOLEAN"),
+        ("api_version", "TINYINT"),  # stored as an Iceberg int, shown as declared
         ("event_time", "TIMESTAMP WITH TIME ZONE"),
         ("tags", "VARCHAR[]"),
         ("day", "DATE"),
     ]
-    assert sorted(kinds) == [("_fpwh_meta", "BASE TABLE"), ("events", "VIEW")]
-    assert counts_per_day(tmp_path) == {"2024-03-01": 30, "2024-03-02": 20}
+    assert rows == [(10, 3, DAY1)]
 
 
-def test_a_table_without_partitions_is_a_typed_empty_view(tmp_path: Path) -> None:
-    publish_views(tmp_path, {"ip_info": pl.Schema({"ip": pl.String, "seen_at": pl.Datetime("us", "UTC")})})
-
-    with connect_read_only(tmp_path) as con:
-        columns = con.execute("SELECT column_name, column_type FROM (DESCRIBE ip_info)").fetchall()
-        rows = con.execute("SELECT count(*) FROM ip_info").fetchall()
-    assert columns == [("ip", "VARCHAR"), ("seen_at", "TIMESTAMP WITH TIME ZONE"), ("day", "DATE")]
-    assert rows == [(0,)]
-
-
-def test_a_column_added_in_a_later_partition_reads_as_null_for_older_days(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 2)
-    write_day(tmp_path, DAY2, 3, city=pl.lit("Oslo"))
-    schemas = {"events": pl.Schema({**EVENTS, "city": pl.String, "asn": pl.Int64})}
-
-    publish_views(tmp_path, schemas)
-
-    query = "SELECT CAST(day AS VARCHAR), count(city), count(asn) FROM events GROUP BY ALL ORDER BY 1"
-    with connect_read_only(tmp_path) as con:
-        assert con.execute(query).fetchall() == [("2024-03-01", 0, 0), ("2024-03-02", 3, 0)]
-        types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall())
-        assert types["asn"] == "BIGINT"
+def test_a_table_never_published_is_a_typed_empty_view(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 3)
+    with store.reader() as con:
+        assert con.execute("SELECT count(*) FROM logged").fetchall() == [(0,)]
+        assert [t for _, t in con.execute("SELECT column_name, column_type FROM (DESCRIBE logged)").fetchall()] == [
+            "VARCHAR",
+            "VARCHAR",
+            "DATE",
+        ]
 
 
-def test_republishing_is_idempotent_and_a_rerun_day_never_duplicates_rows(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 10)
-    publish_views(tmp_path, SCHEMAS)
-    publish_views(tmp_path, SCHEMAS)
-    write_day(tmp_path, DAY1, 10)
-    publish_views(tmp_path, SCHEMAS)
-
-    assert counts_per_day(tmp_path) == {"2024-03-01": 10}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", ".snapshots", DATABASE_FILE, "lake"]
-
-
-def test_a_lake_rewrite_reaches_the_warehouse_when_it_is_published(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 10)
-    publish_views(tmp_path, SCHEMAS)
-    write_day(tmp_path, DAY1, 12)
-
-    assert counts_per_day(tmp_path) == {"2024-03-01": 10}
-    publish_views(tmp_path, SCHEMAS)
-    assert counts_per_day(tmp_path) == {"2024-03-01": 12}
+def test_a_staged_day_is_invisible_until_it_is_published(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 10)
+    store.stage("events", DAY1, events(4))
+    store.stage("events", DAY2, events(7))
+    assert counts_per_day(store) == {"2024-03-01": 10}
+    assert store.read_day("events", DAY1).height == 4  # the checks see what is about to be published
+    store.publish_day(DAY1)
+    assert counts_per_day(store) == {"2024-03-01": 4}
+    store.publish_day(DAY2)
+    assert counts_per_day(store) == {"2024-03-01": 4, "2024-03-02": 7}
 
 
-def test_views_read_hard_links_to_the_lake_files_not_copies(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 10)
-
-    publish_views(tmp_path, SCHEMAS)
-
-    [snapshot] = (tmp_path / ".snapshots").iterdir()
-    linked = lake.partition_path(snapshot, "events", DAY1)
-    assert linked.stat().st_ino == lake.partition_path(tmp_path / "lake", "events", DAY1).stat().st_ino
-
-
-def test_old_snapshots_are_dropped_after_their_retention_but_never_the_current_one(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 10)
-    publish_views(tmp_path, SCHEMAS)
-    publish_views(tmp_path, SCHEMAS)
-    assert len(list((tmp_path / ".snapshots").iterdir())) == 2
-
-    publish_views(tmp_path, SCHEMAS, keep_snapshots_s=0)
-
-    assert len(list((tmp_path / ".snapshots").iterdir())) == 1
-    assert counts_per_day(tmp_path) == {"2024-03-01": 10}
+def test_republishing_a_day_replaces_it_and_never_duplicates_rows(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    for n in (10, 12, 12, 3):
+        write_day(store, DAY1, n)
+    write_day(store, DAY2, 5)
+    store.publish_day(DAY2)  # nothing staged: publishing again changes nothing
+    assert counts_per_day(store) == {"2024-03-01": 3, "2024-03-02": 5}
+    assert store.read_table("events").height == 8
 
 
-def test_sql_files_run_in_order_and_can_build_on_each_other(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 30)
-    first = sql_file(tmp_path, "suspicious.sql", "CREATE VIEW suspicious AS SELECT * FROM events WHERE bot;")
-    second = sql_file(
-        tmp_path,
-        "per_visitor.sql",
-        "-- how many suspicious requests each visitor made\n"
-        "CREATE OR REPLACE VIEW per_visitor AS SELECT visitor_id, count(*) AS n FROM suspicious GROUP BY 1;\n"
-        "CREATE OR REPLACE VIEW busiest AS SELECT max(n) AS n FROM per_visitor;",
-    )
-
-    publish_views(tmp_path, SCHEMAS, [first, second])
-
-    with connect_read_only(tmp_path) as con:
-        assert con.execute("SELECT count(*) FROM suspicious").fetchall() == [(6,)]
-        assert con.execute("SELECT n FROM busiest").fetchall() == [(1,)]
+def test_an_empty_day_is_published_as_empty(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 10)
+    write_day(store, DAY1, 0)
+    assert counts_per_day(store) == {}
+    assert store.published_days("events") == [DAY1]
 
 
-def test_the_meta_table_says_when_and_what_was_built(tmp_path: Path) -> None:
+def test_every_table_is_an_iceberg_table_partitioned_by_day_that_other_engines_read(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 10)
+    write_day(store, DAY2, 4)
+    write_day(store, DAY1, 6)
+    catalog = SqlCatalog("fpwh", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=f"file://{tmp_path}/lake")
+    table = catalog.load_table("fpwh.events")
+    assert [f.name for f in table.spec().fields] == ["day"]
+    read = pl.from_arrow(table.scan().to_arrow())
+    assert sorted(read.group_by("day").len().iter_rows()) == [(DAY1, 6), (DAY2, 4)]
+
+
+def test_a_day_of_several_tables_becomes_visible_as_a_whole(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.stage("events", DAY1, events(10))
+    store.stage("logged", DAY1, logged(10))
+    store.publish_day(DAY1)
+    store.stage("events", DAY1, events(20))  # a re-run has staged one table of the day...
+    with store.reader() as con:
+        assert con.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM logged)").fetchall() == [
+            (10, 10)
+        ]
+    store.stage("logged", DAY1, logged(20))  # ...and the other: both appear together
+    store.publish_day(DAY1)
+    assert counts_per_day(store) == counts_per_day(store, "logged") == {"2024-03-01": 20}
+
+
+def test_a_column_the_catalog_adds_later_reads_as_null_for_older_days(tmp_path: Path) -> None:
+    write_day(open_store(tmp_path), DAY1, 2)
+    wider = {**SCHEMAS, "events": pl.Schema({**EVENTS, "city": pl.String})}
+    store = open_store(tmp_path, wider)
+    store.stage("events", DAY2, events(1).with_columns(city=pl.lit("Oslo")))
+    store.publish_day(DAY2)
+    with store.reader() as con:
+        rows = con.execute("SELECT CAST(day AS VARCHAR), city FROM events ORDER BY day").fetchall()
+    assert rows == [("2024-03-01", None), ("2024-03-01", None), ("2024-03-02", "Oslo")]
+
+
+def test_sql_files_run_in_order_and_the_meta_table_says_what_was_published(tmp_path: Path) -> None:
+    first = sql_file(tmp_path, "a.sql", "CREATE VIEW bots AS SELECT * FROM events WHERE bot;")
+    second = sql_file(tmp_path, "b.sql", "CREATE VIEW bot_visitors AS SELECT DISTINCT visitor_id FROM bots;")
+    store = open_store(tmp_path / "wh", sql_files=[first, second])
     before = datetime.now(UTC)
-    publish_views(tmp_path, {"events": EVENTS, "bot_detection": pl.Schema({"bot": pl.String})})
-
-    with connect_read_only(tmp_path) as con:
-        meta = con.execute("SELECT built_at, fpwh_version, tables FROM _fpwh_meta").fetchall()
-    [(built_at, version, tables)] = meta
-    assert built_at >= before
-    assert version
-    assert tables == ["bot_detection", "events"]
+    write_day(store, DAY1, 10)
+    with duckdb.connect(str(store.database_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM bot_visitors").fetchall() == [(2,)]
+        built_at, tables, publication = con.execute("SELECT built_at, tables, publication FROM _fpwh_meta").fetchone()
+    assert built_at >= before and tables == ["events", "logged"] and publication == store.publication.latest() == 1
 
 
-def test_the_file_is_written_in_a_storage_format_duckdb_1_can_read(tmp_path: Path) -> None:
-    publish_views(tmp_path, SCHEMAS)
-
-    with connect_read_only(tmp_path) as con:
-        tags = dict(con.execute("SELECT database_name, tags FROM duckdb_databases()").fetchall())
-    assert tags["fingerprint"]["storage_version"].startswith("v1.")
-
-
-def test_a_broken_sql_file_fails_the_publish_and_keeps_the_previous_warehouse(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 10)
-    publish_views(tmp_path, SCHEMAS)
-    before = digest(tmp_path / DATABASE_FILE)
-    write_day(tmp_path, DAY2, 5)
-    broken = sql_file(tmp_path / "lake", "broken.sql", "CREATE VIEW broken AS SELECT * FROM no_such_table;")
-
+def test_a_broken_sql_file_fails_the_publish_and_keeps_the_previous_file(tmp_path: Path) -> None:
+    good = open_store(tmp_path)
+    write_day(good, DAY1, 10)
+    digest = hashlib.sha256((tmp_path / DATABASE_FILE).read_bytes()).hexdigest()
+    broken = sql_file(tmp_path, "broken.sql", "CREATE VIEW nope AS SELECT missing_column FROM events;")
+    store = open_store(tmp_path, sql_files=[broken])
+    store.stage("events", DAY1, events(3))
     with pytest.raises(PublishError, match=r"broken\.sql"):
-        publish_views(tmp_path, SCHEMAS, [broken])
-
-    assert digest(tmp_path / DATABASE_FILE) == before
-    assert counts_per_day(tmp_path) == {"2024-03-01": 10}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", ".snapshots", DATABASE_FILE, "lake"]
-    assert len(list((tmp_path / ".snapshots").iterdir())) == 1
-
-
-def test_connecting_before_the_first_publish_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="publish the warehouse first"):
-        connect_read_only(tmp_path)
+        store.publish_day(DAY1)
+    assert hashlib.sha256((tmp_path / DATABASE_FILE).read_bytes()).hexdigest() == digest
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".locks"]  # no temp file left
 
 
 LOCK_HOLDER = textwrap.dedent(
     """
     import sys, time
-    from pipelines.storage.warehouse import publish_lock
-    with publish_lock(sys.argv[1]):
+    from pathlib import Path
+    from pipelines.storage.locks import exclusive_lock
+    with exclusive_lock(Path(sys.argv[1]), 5, "hold the lock"):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))
     """
 )
 
 
-def hold_publish_lock(warehouse: Path, seconds: float) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def hold_lock(path: Path, seconds: float) -> subprocess.Popen[bytes]:
     holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(warehouse), str(seconds)], stdout=subprocess.PIPE, env=env
+        [sys.executable, "-c", LOCK_HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, cwd=REPO
     )
     assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
     return holder
 
 
-def test_a_second_publisher_waits_for_the_first(tmp_path: Path) -> None:
-    write_day(tmp_path, DAY1, 10)
-    holder = hold_publish_lock(tmp_path, 1.0)
-    started = time.monotonic()
-
-    publish_views(tmp_path, SCHEMAS)
-
-    assert holder.wait() == 0
-    assert time.monotonic() - started >= 0.8
-
-
-def test_a_publisher_that_cannot_get_the_lock_says_who_holds_it(tmp_path: Path) -> None:
-    holder = hold_publish_lock(tmp_path, 3.0)
+def test_a_second_writer_of_the_duckdb_file_waits_for_the_first_and_learns_who_holds_it(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 1)
+    holder = hold_lock(store.state.lock_path("publish"), 30)
     try:
         with pytest.raises(LockTimeout, match=f"held by pid {holder.pid} on "):
-            publish_views(tmp_path, SCHEMAS, lock_timeout_s=0.2)
-        assert not (tmp_path / DATABASE_FILE).exists()
+            store.write_database(lock_timeout_s=0.2)
     finally:
         holder.kill()
         holder.wait()
-    with publish_lock(tmp_path, timeout_s=1):
+    store.write_database(lock_timeout_s=5)  # the kernel released the dead holder's lock
+    with exclusive_lock(store.state.lock_path("publish"), 1, "check"):
         pass
 
 
@@ -294,14 +262,16 @@ ANALYST = textwrap.dedent(
     from pathlib import Path
     database, stop, mode = sys.argv[1:4]
     per_day = (
-        "SELECT CAST(day AS VARCHAR), count(DISTINCT request_id), sum(suspect_score) FROM events GROUP BY 1"
+        "SELECT CAST(e.day AS VARCHAR), e.n, e.total, coalesce(l.n, 0) FROM "
+        "(SELECT day, count(DISTINCT request_id) AS n, sum(suspect_score) AS total FROM events GROUP BY day) AS e "
+        "LEFT JOIN (SELECT day, count(*) AS n FROM logged GROUP BY day) AS l ON l.day = e.day"
     )
     held = duckdb.connect(database, read_only=True) if mode == "holds" else None
     while not Path(stop).exists():
         con = held or duckdb.connect(database, read_only=True)
         try:
             rows = con.execute(per_day).fetchall()
-            print(json.dumps({day: [n, total] for day, n, total in rows}), flush=True)
+            print(json.dumps({day: [n, total, logged] for day, n, total, logged in rows}), flush=True)
         except Exception as error:
             print(json.dumps({"error": repr(error)}), flush=True)
         finally:
@@ -311,10 +281,9 @@ ANALYST = textwrap.dedent(
 )
 
 
-def start_analyst(warehouse: Path, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
-    log = warehouse.parent / f"analyst-{mode}.jsonl"
-    stop = warehouse.parent / "stop"
-    args = [sys.executable, "-c", ANALYST, str(warehouse / DATABASE_FILE), str(stop), mode]
+def start_analyst(root: Path, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = root.parent / f"analyst-{mode}.jsonl"
+    args = [sys.executable, "-c", ANALYST, str(root / DATABASE_FILE), str(root.parent / "stop"), mode]
     with open(log, "wb") as out:
         analyst = subprocess.Popen(args, stdout=out)
     return analyst, log
@@ -325,48 +294,103 @@ def observations(log: Path) -> list[dict[str, list[int]]]:
 
 
 def wait_for_queries(log: Path, at_least: int) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if log.exists() and len(log.read_text().splitlines()) >= at_least:
             return
         time.sleep(0.02)
-    raise AssertionError(f"the analyst made fewer than {at_least} queries in 10 s")
+    raise AssertionError(f"the analyst made fewer than {at_least} queries in 60 s")
 
 
 def whole_day(n: int) -> list[int]:
-    """What the analyst's query returns for a complete day of `events(n)`."""
-    return [n, sum(i % 30 for i in range(n))]
+    """What the analyst's query returns for a complete day of `events(n)` and `logged(n)`."""
+    return [n, sum(i % 30 for i in range(n)), n]
+
+
+def publish(store: Warehouse, day: date, n: int) -> None:
+    store.stage("events", day, events(n))
+    store.stage("logged", day, logged(n))
+    store.publish_day(day)
 
 
 def test_analysts_with_open_connections_never_block_a_publish_nor_see_half_a_day(tmp_path: Path) -> None:
-    warehouse, lake_root = tmp_path / "warehouse", tmp_path / "warehouse" / "lake"
-    days = {n: events(n) for n in (5_000, 20_000, 30_000, 40_000, 50_000)}
-    lake.write_partition(lake_root, "events", DAY1, days[40_000])
-    lake.write_partition(lake_root, "events", DAY2, days[20_000])
-    publish_views(warehouse, SCHEMAS)
-    analysts = {mode: start_analyst(warehouse, mode) for mode in ("holds", "reconnects")}
+    root = tmp_path / "warehouse"
+    store = open_store(root)
+    publish(store, DAY1, 40_000)
+    publish(store, DAY2, 20_000)
+    analysts = {mode: start_analyst(root, mode) for mode in ("holds", "reconnects")}
     for _, log in analysts.values():
         wait_for_queries(log, 1)
 
-    for n in [30_000, 20_000] * 10 + [30_000]:  # the lake churns while analysts query
-        lake.write_partition(lake_root, "events", DAY2, days[n])
-    lake.write_partition(lake_root, "events", DAY3, days[5_000])
-    publish_views(warehouse, SCHEMAS)
-    lake.write_partition(lake_root, "events", DAY1, days[50_000])
-    publish_views(warehouse, SCHEMAS)
+    for n in [30_000, 20_000] * 3 + [30_000]:  # the day is republished again and again while analysts query
+        publish(store, DAY2, n)
+    publish(store, DAY3, 5_000)
+    publish(store, DAY1, 50_000)
     for _, log in analysts.values():
         wait_for_queries(log, len(observations(log)) + 3)
     (tmp_path / "stop").touch()
 
     first = {"2024-03-01": whole_day(40_000), "2024-03-02": whole_day(20_000)}
     last = {"2024-03-01": whole_day(50_000), "2024-03-02": whole_day(30_000), "2024-03-03": whole_day(5_000)}
-    middle = {**last, "2024-03-01": whole_day(40_000)}
     for mode, (analyst, log) in analysts.items():
-        assert analyst.wait(timeout=10) == 0
+        assert analyst.wait(timeout=30) == 0
         seen = observations(log)
         assert [s for s in seen if "error" in s] == []
-        assert all(s in (first, middle, last) for s in seen)
+        assert all(
+            all(v in (whole_day(n) for n in (5_000, 20_000, 30_000, 40_000, 50_000)) for v in s.values()) for s in seen
+        )
         assert seen[-1] == (first if mode == "holds" else last)
+
+
+PUBLISHER = textwrap.dedent(
+    """
+    import sys
+    from datetime import date
+    from pathlib import Path
+    import polars as pl
+    from tests.test_warehouse import events, logged, open_store
+    root, day, n = Path(sys.argv[1]), date.fromisoformat(sys.argv[2]), int(sys.argv[3])
+    store = open_store(root)
+    for k in range(3):
+        store.stage("events", day, events(n + k))
+        store.stage("logged", day, logged(n + k))
+        store.publish_day(day)
+    print("done", flush=True)
+    """
+)
+
+
+def test_two_processes_publishing_different_days_at_once_lose_nothing(tmp_path: Path) -> None:
+    open_store(tmp_path)  # the catalog exists before the race
+    runs = [
+        subprocess.Popen([sys.executable, "-c", PUBLISHER, str(tmp_path), day.isoformat(), str(n)], cwd=REPO)
+        for day, n in ((DAY1, 100), (DAY2, 200), (DAY3, 300))
+    ]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0, 0]
+    store = open_store(tmp_path)
+    assert counts_per_day(store) == {"2024-03-01": 102, "2024-03-02": 202, "2024-03-03": 302}
+    assert counts_per_day(store, "logged") == counts_per_day(store)
+    assert store.read_table("events").height == 606  # and the Iceberg tables agree with the publication
+
+
+def test_a_publish_killed_at_any_point_leaves_each_day_whole_and_a_rerun_completes_it(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    publish(store, DAY1, 1_000)
+    for delay in (0.05, 0.3, 0.8, 1.5):
+        run = subprocess.Popen(
+            [sys.executable, "-c", PUBLISHER, str(tmp_path), DAY1.isoformat(), "5000"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        seen = counts_per_day(open_store(tmp_path))
+        assert seen in ({"2024-03-01": 1_000}, *({"2024-03-01": 5_000 + k} for k in range(3)))
+        assert counts_per_day(open_store(tmp_path), "logged") == seen  # never one table new and the other old
+    publish(store, DAY1, 7)
+    assert counts_per_day(store) == counts_per_day(store, "logged") == {"2024-03-01": 7}
 
 
 OLD_DUCKDB_READER = textwrap.dedent(
@@ -388,19 +412,17 @@ OLD_DUCKDB_READER = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.parametrize("release_line", ["1.4", "1.5", "1.1"])
 def test_the_published_file_opens_in_the_duckdb_versions_bi_tools_bundle(tmp_path: Path, release_line: str, old_duckdb):
-    write_day(tmp_path, DAY1, 10)
     bots = sql_file(tmp_path, "bots.sql", "CREATE VIEW bots AS SELECT * FROM events WHERE bot;")
-    publish_views(tmp_path, SCHEMAS, [bots])
+    store = open_store(tmp_path / "wh", sql_files=[bots])
+    write_day(store, DAY1, 10)
     python = old_duckdb(release_line)
 
-    run = subprocess.run(
-        [python, "-c", OLD_DUCKDB_READER, str(tmp_path / DATABASE_FILE)], capture_output=True, text=True
-    )
+    run = subprocess.run([python, "-c", OLD_DUCKDB_READER, str(store.database_path)], capture_output=True, text=True)
 
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["version"].startswith(f"{release_line}.")
     assert report["counts"] == [["2024-03-01", 10]]
-    assert report["types"][4] == ["event_time", "TIMESTAMP WITH TIME ZONE"]
+    assert report["types"][5] == ["event_time", "TIMESTAMP WITH TIME ZONE"]
     assert report["bots"] == [[2]]
     assert report["meta"][0][0]

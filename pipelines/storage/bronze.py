@@ -1,14 +1,16 @@
 """Bronze: every fetch outcome with its raw response body, append-only, by day; the replay source.
 
-Each fetch batch lands as one new Parquet file `fetches/day=YYYY-MM-DD/part-<utc-ts>-<uuid>.parquet`,
-written under a temp name and renamed, so a killed run loses at most the batch in flight and no reader ever
-sees half a file. Nothing is updated in place: a re-fetch appends a new record and readers pick the winner.
+Each fetch batch lands as one new Parquet file `bronze/fetches/day=YYYY-MM-DD/part-<utc-ts>-<uuid>.parquet` below
+the warehouse location (a local folder or an object store, `pipelines.storage.files`), written whole, so a killed
+run loses at most the batch in flight and no reader ever sees half a file. Nothing is updated in place: a re-fetch
+appends a new record and readers pick the winner.
 
 Which record wins for a request ID (`outcomes`): `ok` beats `not_found` beats `failed`, and within the same
 outcome the latest `fetched_at` wins. So `ok` and `not_found` are final (a later `failed` retry never hides
 an earlier success), while a later `ok` does replace an earlier `not_found` (the event became visible).
 
-`compact` merges a day's parts into one file: it renames the merged file in before deleting the parts, so
+`compact` merges a day's small parts (the batches of a fetch) into one file, leaving files already large alone, so
+compacting never needs a second copy of the whole day. The merged file is written before the parts are deleted, so
 a reader may briefly see both; every reader therefore drops duplicate records, identified by
 (request_id, fetched_at, outcome).
 """
@@ -19,13 +21,12 @@ import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from pipelines.api.results import FetchResult
-from pipelines.storage.atomic import fsync_dir, is_temp, remove_stale_temps, replacing
+from pipelines.storage.files import FileStore, StoredFile
 
 # One declaration per column: its type and its data-dictionary description.
 _COLUMNS: dict[str, tuple[pl.DataType, str]] = {
@@ -59,6 +60,8 @@ _WRITE_OPTIONS = {
     "write_statistics": META_COLUMNS,
 }
 _SNAPSHOT_ATTEMPTS = 5
+# Parts below this size are the batches of a fetch; compaction merges those only, never a file already merged.
+COMPACT_BELOW_BYTES = 32 << 20
 
 
 class BronzeBusyError(RuntimeError):
@@ -66,31 +69,32 @@ class BronzeBusyError(RuntimeError):
 
 
 class Bronze:
-    """The bronze store rooted at `<warehouse>/bronze`."""
+    """The bronze store: `bronze/fetches/` below a warehouse's files."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.fetches_dir = self.root / "fetches"
+    def __init__(self, files: FileStore) -> None:
+        self.files = files
 
-    def day_dir(self, day: date) -> Path:
-        return self.fetches_dir / f"day={day.isoformat()}"
+    @staticmethod
+    def day_dir(day: date) -> str:
+        return f"bronze/fetches/day={day.isoformat()}"
 
-    def append(self, day: date, results: Sequence[FetchResult]) -> Path | None:
-        """Land `results` as one new part file of `day`; return it (None when there is nothing to land)."""
+    def append(self, day: date, results: Sequence[FetchResult]) -> str | None:
+        """Land `results` as one new part file of `day`; return its path (None when there is nothing to land)."""
         if not results:
             return None
         table = _to_frame(results).to_arrow().cast(_ARROW_SCHEMA)
-        path = self.day_dir(day) / _part_name()
-        with replacing(path) as tmp:
-            pq.write_table(table, tmp, **_WRITE_OPTIONS)
-        return path
+        return self.files.write_parquet(f"{self.day_dir(day)}/{_part_name()}", table, **_WRITE_OPTIONS)
 
     def days(self) -> list[date]:
         """Days holding at least one part file, oldest first."""
-        if not self.fetches_dir.is_dir():
-            return []
-        found = [d for d in self.fetches_dir.iterdir() if d.name.startswith("day=") and _part_names(d)]
-        return sorted(date.fromisoformat(d.name.removeprefix("day=")) for d in found)
+        found = [d for d in self.files.list_dirs("bronze/fetches") if d.startswith("day=")]
+        return sorted(
+            date.fromisoformat(d.removeprefix("day=")) for d in found if self._parts(date.fromisoformat(d[4:]))
+        )
+
+    def parts(self, day: date) -> list[StoredFile]:
+        """The day's part files, oldest name first."""
+        return self._parts(day)
 
     def all_fetches(self, day: date) -> pl.DataFrame:
         """Every attempt record of `day` (without bodies), oldest first: the `fetches` table."""
@@ -134,43 +138,51 @@ class Bronze:
                         pending = pending.join(rows.select("request_id"), on="request_id", how="anti")
                         yield rows
 
-    def compact(self, day: date, batch_rows: int = 20_000) -> Path | None:
-        """Merge `day`'s part files into one, keeping every distinct record; return it (None if no parts).
+    def compact(self, day: date, batch_rows: int = 20_000) -> str | None:
+        """Merge `day`'s small part files into one, keeping every distinct record; return it (None if no merge).
 
-        The merged file is renamed in before the parts are deleted; readers drop the overlap meanwhile.
+        Only parts under COMPACT_BELOW_BYTES are merged, so the extra space is theirs, never the whole day's.
         """
-        folder = self.day_dir(day)
-        remove_stale_temps(folder)
-        with self._snapshot(day) as files:
-            if len(files) <= 1:
-                return next((folder / name for name in files), None)
-            merged = folder / _part_name()
-            with replacing(merged) as tmp, pq.ParquetWriter(tmp, _ARROW_SCHEMA, **_WRITE_OPTIONS) as writer:
-                _copy_distinct(files.values(), writer, batch_rows)
-        for name in files:
-            (folder / name).unlink(missing_ok=True)
-        fsync_dir(folder)
-        return merged
+        small = [p for p in self._parts(day) if p.size < COMPACT_BELOW_BYTES]
+        if len(small) <= 1:
+            return None
+        merged = f"{self.day_dir(day)}/{_part_name()}"
+        handles = contextlib.ExitStack()
+        with handles:
+            files = [handles.enter_context(self.files.open_parquet(p.path)) for p in small]
+
+            def write(stream) -> None:
+                with pq.ParquetWriter(stream, _ARROW_SCHEMA, **_WRITE_OPTIONS) as writer:
+                    _copy_distinct(files, writer, batch_rows)
+
+            path = self.files.write(merged, write)
+        for part in small:
+            self.files.delete(part.path)
+        return path
+
+    def _parts(self, day: date) -> list[StoredFile]:
+        return [
+            f for f in self.files.list(self.day_dir(day)) if f.name.startswith("part-") and f.name.endswith(".parquet")
+        ]
 
     @contextlib.contextmanager
     def _snapshot(self, day: date) -> Iterator[dict[str, pq.ParquetFile]]:
         """Open every part file of `day` as one consistent set (name -> file), held open while in use.
 
         Listing, opening and listing again: if a file appeared meanwhile (a compaction's merged file may
-        replace parts we missed) we start over; once open, deleting a part no longer affects us.
+        replace parts we missed) or vanished before we opened it, we start over.
         """
-        folder = self.day_dir(day)
         for _ in range(_SNAPSHOT_ATTEMPTS):
             with contextlib.ExitStack() as stack:
-                names = _part_names(folder)
+                parts = self._parts(day)
                 try:
-                    handles = [stack.enter_context(open(folder / name, "rb")) for name in names]
+                    opened = {p.name: stack.enter_context(self.files.open_parquet(p.path)) for p in parts}
                 except FileNotFoundError:
                     continue
-                if set(_part_names(folder)) <= set(names):
-                    yield {name: pq.ParquetFile(h) for name, h in zip(names, handles, strict=True)}
+                if {p.name for p in self._parts(day)} <= set(opened):
+                    yield opened
                     return
-        raise BronzeBusyError(f"bronze files of {day} kept changing while reading {folder}; retry the read")
+        raise BronzeBusyError(f"bronze files of {day} kept changing while reading {self.day_dir(day)}; retry the read")
 
 
 def _to_frame(results: Sequence[FetchResult]) -> pl.DataFrame:
@@ -201,16 +213,6 @@ def _copy_distinct(files: Iterable[pq.ParquetFile], writer: pq.ParquetWriter, ba
 def _part_name() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"part-{stamp}-{uuid.uuid4().hex}.parquet"
-
-
-def _part_names(folder: Path) -> list[str]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in folder.iterdir()
-        if p.name.startswith("part-") and p.name.endswith(".parquet") and not is_temp(p)
-    )
 
 
 def _meta_schema() -> pl.Schema:

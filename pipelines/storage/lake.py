@@ -1,75 +1,219 @@
-"""The silver Parquet lake: one file per table and day, `<lake>/<table>/day=YYYY-MM-DD/data.parquet`.
+"""The lake: every warehouse table as an Apache Iceberg table, partitioned by day, in the warehouse location.
 
-A day is the unit of work and of replacement: re-running a day rewrites its one file whole (no duplicates),
-and the rewrite is a rename (a reader that opens the file sees the old day or the new day, never half of
-one). `day` is the hive key, so it lives in the folder name and not in the file. A reader that opens the
-same path twice in one read (DuckDB does) can pair the two versions and fail; so the warehouse views read
-hard-linked snapshots (see `snapshots.py`) and `read_table` reads each file through one open handle.
+Why Iceberg (ARCHITECTURE.md has the measured comparison): object stores have no rename and no hard links, and a
+reader may see a key replaced between two reads of one query; Iceberg writes new, uniquely named, immutable
+files and commits a new snapshot atomically, readers see one whole snapshot, and DuckDB, polars, Spark, Trino,
+Snowflake, BigQuery and Athena read it. The catalog is pyiceberg's SQL catalog in the catalog database.
+
+Writing a day is two steps, so that a day becomes visible as a whole (`pipelines.storage.warehouse`):
+`stage` writes a table's rows of a day as a new data file (not yet in any snapshot); `commit_day` replaces the
+day's partition by the staged files in one Iceberg transaction (delete the day, add the files), retried when a
+concurrent commit of another day won the race. Data files are never rewritten; `expire` drops snapshots older than
+the retention and the files nothing references any more.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
-from datetime import date
-from pathlib import Path
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.expressions import EqualTo
+from pyiceberg.table import Table
+from pyiceberg.transforms import IdentityTransform
 
-from pipelines.storage.atomic import remove_stale_temps, write_atomically
+from pipelines.storage.files import FileStore
+from pipelines.storage.location import Location
 
+NAMESPACE = "fpwh"
 DAY_COLUMN = "day"
-DATA_FILE = "data.parquet"
-_DAY_PREFIX = f"{DAY_COLUMN}="
+_COMMIT_ATTEMPTS = 20
+# Iceberg has no 8- or 16-bit integers: they are stored as int and read back as declared.
+_WIDER = {pl.Int8: pl.Int32, pl.Int16: pl.Int32, pl.UInt8: pl.Int32, pl.UInt16: pl.Int32, pl.UInt32: pl.Int64}
+_TABLE_PROPERTIES = {
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "20",
+    "write.parquet.compression-codec": "zstd",
+}
+_CATALOGS: dict[tuple[str, str], SqlCatalog] = {}
+_CATALOGS_LOCK = threading.Lock()
 
 
-def partition_path(lake_root: Path, table: str, day: date) -> Path:
-    """The one file holding `table` for `day`."""
-    return lake_root / table / f"{_DAY_PREFIX}{day.isoformat()}" / DATA_FILE
+@dataclass(frozen=True)
+class DataFile:
+    """One Parquet data file of a table's day: its URI (as Iceberg records it) and row count."""
+
+    uri: str
+    rows: int
 
 
-def table_glob(lake_root: Path, table: str) -> str:
-    """An absolute glob matching every partition file of `table` (never the temp files beside them)."""
-    return str(lake_root.resolve() / table / f"{_DAY_PREFIX}*" / DATA_FILE)
+class StagingWriter:
+    """Appends frames of one table's day to one data file (see `Lake.staging`)."""
+
+    def __init__(self, day: date, schema: pl.Schema, parquet: pq.ParquetWriter) -> None:
+        self.day, self.schema, self.parquet = day, schema, parquet
+        self.rows = 0
+        self.file: DataFile | None = None
+
+    def write(self, df: pl.DataFrame) -> None:
+        if not df.height:
+            return
+        stored = stored_schema(self.schema)
+        absent = [
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in stored.items()
+            if name not in df.columns and name != DAY_COLUMN
+        ]
+        frame = df.with_columns(*absent, pl.lit(self.day, pl.Date).alias(DAY_COLUMN))
+        frame = frame.select(stored.names()).cast(dict(stored))
+        self.parquet.write_table(frame.to_arrow().cast(_arrow_schema(self.schema)))
+        self.rows += df.height
 
 
-def write_partition(lake_root: Path, table: str, day: date, df: pl.DataFrame) -> Path:
-    """Replace `table`'s partition for `day` with `df`, atomically; return the partition file.
-
-    An exception or a kill while writing leaves the previous partition as it was.
-    """
-    path = partition_path(lake_root, table, day)
-    data = df.drop(DAY_COLUMN, strict=False)
-    write_atomically(path, lambda fh: data.write_parquet(fh, compression="zstd", statistics=True))
-    remove_stale_temps(path.parent)
-    return path
+def stored_schema(schema: pl.Schema) -> pl.Schema:
+    """The schema as stored: the declared columns (integers widened where Iceberg needs it), then `day`."""
+    columns = {name: _WIDER.get(type(dtype), dtype) for name, dtype in schema.items() if name != DAY_COLUMN}
+    return pl.Schema({**columns, DAY_COLUMN: pl.Date()})
 
 
-def partitions(lake_root: Path, table: str) -> list[date]:
-    """The days for which `table` has a partition, oldest first."""
-    table_dir = lake_root / table
-    if not table_dir.is_dir():
-        return []
-    days = [
-        date.fromisoformat(folder.name.removeprefix(_DAY_PREFIX))
-        for folder in table_dir.iterdir()
-        if folder.name.startswith(_DAY_PREFIX) and (folder / DATA_FILE).is_file()
-    ]
-    return sorted(days)
+def _arrow_schema(schema: pl.Schema) -> pa.Schema:
+    return pl.DataFrame(schema=stored_schema(schema)).to_arrow().schema
 
 
-def read_table(lake_root: Path, table: str, days: Iterable[date] | None = None) -> pl.DataFrame:
-    """Read `table` (all days, or `days`) with its `day` column last, columns unioned by name.
+class Lake:
+    """The Iceberg tables of one warehouse."""
 
-    Days written before a column existed read that column as null, like the DuckDB views do. Each file is
-    opened once and read through that handle: a lazy scan re-opens the path after reading the footer, so
-    a concurrent rewrite of the day could pair the old footer with the new file's bytes.
-    """
-    wanted = sorted(set(days)) if days is not None else partitions(lake_root, table)
-    frames = []
-    for day in wanted:
-        with contextlib.suppress(FileNotFoundError), open(partition_path(lake_root, table, day), "rb") as fh:
-            frames.append(pl.read_parquet(fh).with_columns(pl.lit(day).alias(DAY_COLUMN)))
-    if not frames:
-        return pl.DataFrame(schema={DAY_COLUMN: pl.Date})
-    return pl.concat(frames, how="diagonal_relaxed").select(pl.exclude(DAY_COLUMN), DAY_COLUMN)
+    def __init__(self, location: Location, files: FileStore, engine: sa.Engine, catalog_url: str) -> None:
+        self.location, self.files = location, files
+        self.catalog = _catalog(location, engine, catalog_url)
+        self._ready: dict[str, Table] = {}
+
+    def table(self, name: str, schema: pl.Schema) -> Table:
+        """The Iceberg table `name`, created (partitioned by day) or evolved to hold every declared column."""
+        table = self._ready.get(name)
+        if table is not None:
+            return table
+        arrow = _arrow_schema(schema)
+        identifier = f"{NAMESPACE}.{name}"
+        try:
+            table = self.catalog.load_table(identifier)
+        except NoSuchTableError:
+            table = self.catalog.create_table_if_not_exists(identifier, schema=arrow, properties=_TABLE_PROPERTIES)
+        if not table.spec().fields:
+            table = self._partition_by_day(identifier)
+        missing = set(arrow.names) - {f.name for f in table.schema().fields}
+        if missing:  # a column the catalog declares since: add it (older files read it as NULL)
+            with table.update_schema() as update:
+                update.union_by_name(arrow)
+        self._ready[name] = table
+        return table
+
+    def _partition_by_day(self, identifier: str) -> Table:
+        for attempt in range(_COMMIT_ATTEMPTS):
+            table = self.catalog.load_table(identifier)
+            if table.spec().fields:
+                return table  # another process did it first
+            try:
+                with table.update_spec() as spec:
+                    spec.add_field(DAY_COLUMN, IdentityTransform(), DAY_COLUMN)
+                return self.catalog.load_table(identifier)
+            except CommitFailedException:
+                time.sleep(0.02 * 2**attempt)
+        raise RuntimeError(f"could not partition {identifier} by day")
+
+    def stage(self, name: str, day: date, df: pl.DataFrame, schema: pl.Schema) -> DataFile:
+        """Write `df` (the table's rows of `day`) as a new data file of `name`; not yet in any snapshot."""
+        with self.staging(name, day, schema) as writer:
+            writer.write(df)
+        return writer.file
+
+    @contextlib.contextmanager
+    def staging(self, name: str, day: date, schema: pl.Schema) -> Iterator[StagingWriter]:
+        """A writer of one new data file of `name`'s `day`, fed frame by frame (memory: one frame at a time).
+
+        The file exists (whole) once the block ends without an error; `writer.file` then describes it.
+        """
+        table = self.table(name, schema)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        relative = f"data/{DAY_COLUMN}={day.isoformat()}/{stamp}-{uuid.uuid4().hex}.parquet"
+        target = f"{self.files.relative(table.location())}/{relative}"
+        with (
+            self.files.writing(target) as stream,
+            pq.ParquetWriter(stream, _arrow_schema(schema), compression="zstd") as parquet,
+        ):
+            writer = StagingWriter(day, schema, parquet)
+            yield writer
+        writer.file = DataFile(f"{table.location()}/{relative}", writer.rows)
+
+    def commit_day(self, name: str, day: date, files: list[DataFile], schema: pl.Schema) -> None:
+        """Replace `day`'s partition of `name` by `files` in one snapshot, retrying lost optimistic commits."""
+        identifier = f"{NAMESPACE}.{name}"
+        self.table(name, schema)
+        for attempt in range(_COMMIT_ATTEMPTS):
+            table = self.catalog.load_table(identifier)
+            try:
+                with table.transaction() as tx, warnings.catch_warnings():
+                    # a day published for the first time has nothing to delete: expected, not worth a warning
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    tx.delete(EqualTo(DAY_COLUMN, day.isoformat()))
+                    if files:
+                        tx.add_files([f.uri for f in files], check_duplicate_files=False)
+                self._ready[name] = self.catalog.load_table(identifier)
+                return
+            except CommitFailedException:
+                time.sleep(min(1.0, 0.02 * 2**attempt))  # another writer committed first: redo on its snapshot
+        raise RuntimeError(f"could not commit {day} to {identifier} after {_COMMIT_ATTEMPTS} attempts")
+
+    def live_uris(self, names: Iterable[str]) -> set[str]:
+        """Every data file referenced by any retained snapshot of the tables `names` (kept by `expire`)."""
+        live: set[str] = set()
+        for name in names:
+            try:
+                table = self.catalog.load_table(f"{NAMESPACE}.{name}")
+            except NoSuchTableError:
+                continue
+            for snapshot in table.metadata.snapshots:
+                live.update(f.file.file_path for f in table.scan(snapshot_id=snapshot.snapshot_id).plan_files())
+        return live
+
+    def expire(self, names: Iterable[str], older_than: datetime) -> None:
+        """Drop snapshots older than `older_than` (the current one always stays)."""
+        for name in names:
+            try:
+                table = self.catalog.load_table(f"{NAMESPACE}.{name}")
+            except NoSuchTableError:
+                continue
+            if len(table.metadata.snapshots) > 1:
+                table.maintenance.expire_snapshots().older_than(older_than).commit()
+
+    def table_locations(self) -> dict[str, str]:
+        """name -> location URI of every table in the catalog."""
+        found = {}
+        for _, name in self.catalog.list_tables(NAMESPACE):
+            found[name] = self.catalog.load_table(f"{NAMESPACE}.{name}").location()
+        return found
+
+
+def _catalog(location: Location, engine: sa.Engine, catalog_url: str) -> SqlCatalog:
+    """One SQL catalog per (database, warehouse) and process; it shares the state's engine (SQLite settings)."""
+    key = (catalog_url, location.uri())
+    with _CATALOGS_LOCK:
+        catalog = _CATALOGS.get(key)
+        if catalog is None:
+            properties = {"uri": catalog_url, "warehouse": location.uri("lake"), **location.iceberg_properties()}
+            catalog = SqlCatalog(NAMESPACE, **properties)
+            catalog.engine = engine
+            catalog.create_namespace_if_not_exists(NAMESPACE)
+            _CATALOGS[key] = catalog
+        return catalog

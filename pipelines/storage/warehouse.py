@@ -1,209 +1,181 @@
-"""`fingerprint.duckdb`: the analysts' entry point, holding only views over the lake plus the `sql/` views.
+"""One warehouse, local or on object storage: bronze, the Iceberg lake, the publication and `fingerprint.duckdb`.
 
-DuckDB allows one writer, and a writer excludes readers, while analysts and dashboards keep connections
-open for hours. So the live file is never opened for writing: `publish_views` builds a complete new file
-under a temp name beside it and renames it over the old one. An open read-only connection keeps reading
-the old file and a new connection gets the new one. Building costs the same whatever the data volume,
-because views hold no data; a failure leaves the previous file untouched.
+A day is written in two steps, and becomes visible to analysts as a whole:
+1. `stage(table, day, frame)`: each asset writes its tables' rows of the day as new data files (invisible);
+2. `publish_day(day, derive)`: commit every staged table of the day to its Iceberg table, compute the derived
+   tables (the feeds) over the warehouse as it will be, commit them, then replace the day's published files of
+   every one of those tables in one database transaction, and (for a local warehouse) rebuild
+   `fingerprint.duckdb` aside and rename it into place under a file lock.
+Readers (`reader()`, `fingerprint.duckdb`) see one publication: every table of a day old, or every table new.
 
-The views read a snapshot of the lake taken at publish time (hard links, see `snapshots.py`), so a lake
-rewrite shows up in the warehouse when it is published, and never breaks a query that is running. Paths in
-views are absolute: after moving the warehouse folder, publish again (any `duckdb_warehouse` run). A view selects the
-table's declared columns in declared order, then `day`, cast to their declared types; a column absent from
-every partition reads as a typed NULL, one absent from older partitions reads as NULL for those days
-(`union_by_name`). A table without partitions is a typed empty view. A process sees a newly published file
-only after reconnecting (after closing all its connections to the file: DuckDB shares one instance per
-path within a process).
-
-Storage format: DuckDB 2.x writes files that DuckDB 1.x cannot open. We write with
-`STORAGE_COMPATIBILITY_VERSION` (v1.1.0: storage version 64), which DuckDB 1.1 to 1.5 and 2.x all open,
-so BI tools bundling an older DuckDB can read the file. Views are stored as SQL text and re-bound by the
-reader, so they use only syntax those versions parse.
-
-Timestamps: a polars Datetime with a time zone maps to TIMESTAMPTZ (TIMESTAMP WITH TIME ZONE), which is
-what the Parquet files hold (isAdjustedToUTC) and what BI tools show as an instant in the viewer's zone;
-a naive TIMESTAMP would invite reading UTC as local time. DuckDB renders TIMESTAMPTZ in the session's
-`TimeZone` (`SET TimeZone = 'UTC'` to see UTC); Python's `fetchall()` of TIMESTAMPTZ needs `pytz`
-(Arrow, polars and pandas results do not).
+`fingerprint.duckdb` holds only views (over explicit lists of immutable files), so it is rebuilt in a second and
+an analyst's open read-only connection never blocks or fails a publish: it keeps its views until it reconnects.
+Superseded files and Iceberg snapshots are kept for `retention_s` (default 24 h, at most `max_snapshots` per
+table) and deleted after, so a connection held that long must reconnect.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from importlib import metadata
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipelines.storage import lake, snapshots
+from pipelines.state import StateStore
 from pipelines.storage.atomic import replacing
+from pipelines.storage.bronze import Bronze
+from pipelines.storage.database import engine_for
+from pipelines.storage.duckdb_views import open_reader, write_database
+from pipelines.storage.files import FileStore
+from pipelines.storage.lake import DAY_COLUMN, DataFile, Lake, StagingWriter, stored_schema
+from pipelines.storage.location import Location
 from pipelines.storage.locks import exclusive_lock
+from pipelines.storage.publication import FilesByTable, Publication
 
 DATABASE_FILE = "fingerprint.duckdb"
-META_TABLE = "_fpwh_meta"
-STORAGE_COMPATIBILITY_VERSION = "v1.1.0"
+DEFAULT_RETENTION_S = 24 * 3600.0
 DEFAULT_LOCK_TIMEOUT_S = 600.0
-
-_SIMPLE_TYPES: dict[type[pl.DataType], str] = {
-    pl.String: "VARCHAR",
-    pl.Boolean: "BOOLEAN",
-    pl.Int8: "TINYINT",
-    pl.Int16: "SMALLINT",
-    pl.Int32: "INTEGER",
-    pl.Int64: "BIGINT",
-    pl.UInt8: "UTINYINT",
-    pl.UInt16: "USMALLINT",
-    pl.UInt32: "UINTEGER",
-    pl.UInt64: "UBIGINT",
-    pl.Float32: "FLOAT",
-    pl.Float64: "DOUBLE",
-    pl.Date: "DATE",
-    pl.Time: "TIME",
-    pl.Duration: "INTERVAL",
-    pl.Binary: "BLOB",
-}
+Derive = Callable[[duckdb.DuckDBPyConnection], Mapping[str, pl.DataFrame]]
 
 
-class PublishError(RuntimeError):
-    """Building the new warehouse file failed; the previous `fingerprint.duckdb` is unchanged."""
+@dataclass
+class PublishReport:
+    """What publishing a day did."""
+
+    publication: int
+    tables: list[str]
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
-def duckdb_type(dtype: pl.DataType | type[pl.DataType]) -> str:
-    """The DuckDB type a polars dtype is stored and shown as (raises TypeError for unmapped dtypes)."""
-    if isinstance(dtype, type):
-        dtype = dtype()
-    if isinstance(dtype, pl.Datetime):
-        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
-    if isinstance(dtype, pl.List):
-        return f"{duckdb_type(dtype.inner)}[]"
-    if isinstance(dtype, pl.Struct):
-        fields = ", ".join(f"{quote_identifier(f.name)} {duckdb_type(f.dtype)}" for f in dtype.fields)
-        return f"STRUCT({fields})"
-    if isinstance(dtype, pl.Decimal):
-        return f"DECIMAL({dtype.precision}, {dtype.scale})"
-    for polars_type, name in _SIMPLE_TYPES.items():
-        if isinstance(dtype, polars_type):
-            return name
-    raise TypeError(f"no DuckDB type declared for polars dtype {dtype}; add it to warehouse._SIMPLE_TYPES")
+class Warehouse:
+    """The warehouse at `location`, with its catalog database at `catalog_url` and its declared tables."""
 
+    def __init__(
+        self,
+        location: Location,
+        catalog_url: str,
+        schemas: Mapping[str, pl.Schema],
+        sql_files: Sequence[Path] = (),
+        retention_s: float = DEFAULT_RETENTION_S,
+    ) -> None:
+        self.location = location
+        self.schemas, self.sql_files, self.retention_s = dict(schemas), list(sql_files), retention_s
+        self.files = FileStore(location)
+        if not location.is_remote:
+            location.local_root.mkdir(parents=True, exist_ok=True)  # the default catalog database lives in it
+        engine = engine_for(catalog_url)
+        self.state = StateStore(engine, _local_dir(location))
+        self.bronze = Bronze(self.files)
+        self.lake = Lake(location, self.files, engine, catalog_url)
+        self.publication = Publication(engine)
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    @property
+    def database_path(self) -> Path:
+        """`fingerprint.duckdb` of a local warehouse."""
+        return self.location.local_root / DATABASE_FILE
 
+    # --- writing a day --------------------------------------------------------------------------------------
+    def stage(self, table: str, day: date, frame: pl.DataFrame) -> int:
+        """Stage `frame` as `table`'s rows of `day` (replacing what was staged before); return the rows."""
+        files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
+        self._record_staged(table, day, files)
+        return frame.height
 
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    def keep_staged(self, table: str, day: date, writer: StagingWriter) -> None:
+        """Stage what a `lake.staging` writer wrote as `table`'s rows of `day` (an empty file is dropped)."""
+        assert writer.file is not None, "keep_staged takes a writer whose block has ended"
+        if not writer.rows:
+            self.files.delete(self.location.strip(writer.file.uri))
+        self._record_staged(table, day, [writer.file] if writer.rows else [])
 
+    def _record_staged(self, table: str, day: date, files: list[DataFile]) -> None:
+        for replaced in self.publication.stage(day, table, files):
+            self.files.delete(self.location.strip(replaced.uri))  # staged, never published: nobody reads it
 
-def database_path(warehouse_dir: Path) -> Path:
-    return Path(warehouse_dir) / DATABASE_FILE
+    def publish_day(self, day: date, derive: Derive | None = None) -> PublishReport:
+        """Commit the day's staged tables and `derive`'s tables, then publish them all at once."""
+        started = time.monotonic()
+        staged = self.publication.staged(day)
+        for table, files in staged.items():
+            self.lake.commit_day(table, day, files, self.schemas[table])
+        if derive is not None:
+            candidate = self.publication.files(except_day=day)
+            for table, files in self._published_day(day, exclude=staged).items():
+                candidate.setdefault(table, []).extend(files)
+            for table, files in staged.items():
+                candidate.setdefault(table, []).extend(files)
+            with open_reader(self.location, candidate, self.schemas, self.sql_files) as con:
+                derived = dict(derive(con))
+            for table, frame in derived.items():
+                files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
+                self.lake.commit_day(table, day, files, self.schemas[table])
+                staged[table] = files
+        seq = self.publication.publish(day, staged)
+        if not self.location.is_remote:
+            self.write_database()
+        self.lake.expire(staged, datetime.now(UTC) - timedelta(seconds=self.retention_s))
+        rows = {table: sum(f.rows for f in files) for table, files in staged.items()}
+        return PublishReport(seq, sorted(staged), rows, time.monotonic() - started)
 
+    def _published_day(self, day: date, exclude: Mapping[str, object]) -> FilesByTable:
+        """The day's published files of the tables not in `exclude` (they keep their last publication)."""
+        found: FilesByTable = {}
+        for table in self.schemas:
+            if table not in exclude:
+                found[table] = self.publication.day_files(table, day)
+        return found
 
-def publish_views(
-    warehouse_dir: Path,
-    table_schemas: Mapping[str, pl.Schema],
-    sql_files: Sequence[Path] = (),
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-    keep_snapshots_s: float = snapshots.SNAPSHOT_RETENTION_S,
-) -> Path:
-    """Rebuild `fingerprint.duckdb` with a view per table of `<warehouse>/lake` plus `sql_files`, in order.
-
-    Serialised across processes by `publish_lock`; returns the published file. Raises PublishError (and
-    leaves the previous file as it was) when a statement fails. Snapshots older than `keep_snapshots_s`
-    are deleted afterwards, except the new one.
-    """
-    warehouse_dir = Path(warehouse_dir)
-    target = database_path(warehouse_dir)
-    with publish_lock(warehouse_dir, lock_timeout_s):
-        snapshot = snapshots.create_snapshot(warehouse_dir, warehouse_dir / "lake", table_schemas)
-        try:
+    def write_database(self, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Path:
+        """Rebuild `fingerprint.duckdb` from the newest publication, aside, renamed into place under a lock."""
+        target = self.database_path
+        with exclusive_lock(self.state.lock_path("publish"), lock_timeout_s, purpose="publish fingerprint.duckdb"):
+            seq = self.publication.latest()
+            files = self.publication.files()
             with replacing(target) as tmp:
-                _write_database(tmp, snapshot, table_schemas, sql_files)
-        except BaseException:
-            snapshots.drop_snapshot(snapshot)
-            raise
-        snapshots.drop_old_snapshots(warehouse_dir, keep=snapshot, older_than_s=keep_snapshots_s)
-    return target
+                write_database(tmp, self.location, files, self.schemas, self.sql_files, seq)
+        return target
+
+    # --- reading --------------------------------------------------------------------------------------------
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection over the newest publication, wherever the warehouse lives."""
+        return open_reader(self.location, self.publication.files(), self.schemas, self.sql_files)
+
+    def read_day(self, table: str, day: date) -> pl.DataFrame:
+        """`table`'s rows of `day` as they will be published: the staged files if any, else the published ones."""
+        staged = self.publication.staged(day)
+        files = staged[table] if table in staged else self.publication.day_files(table, day)
+        return self._read(table, files).with_columns(pl.lit(day, pl.Date).alias(DAY_COLUMN))
+
+    def read_table(self, table: str) -> pl.DataFrame:
+        """Every published row of `table`, `day` last (for checks and tests; analysts use `reader()`)."""
+        return self._read(table, self.publication.files([table]).get(table, []))
+
+    def _read(self, table: str, files: list[DataFile]) -> pl.DataFrame:
+        schema = self.schemas[table]
+        stored = stored_schema(schema)
+        frames = []
+        for f in files:
+            with self.files.open_parquet(self.location.strip(f.uri)) as parquet:
+                frames.append(pl.from_arrow(parquet.read()))
+        frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=stored)
+        missing = [pl.lit(None, dtype).alias(name) for name, dtype in stored.items() if name not in frame.columns]
+        frame = frame.with_columns(missing).select(stored.names())
+        return frame.cast({name: dtype for name, dtype in schema.items() if name != DAY_COLUMN})
+
+    def published_days(self, table: str) -> list[date]:
+        return self.publication.days(table)
 
 
-def connect_read_only(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse; reconnect to see a later publish."""
-    path = database_path(warehouse_dir)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist yet: publish the warehouse first")
-    return duckdb.connect(str(path), read_only=True)
-
-
-def _write_database(
-    path: Path, snapshot: Path, table_schemas: Mapping[str, pl.Schema], sql_files: Sequence[Path]
-) -> None:
-    config = {"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION}
-    try:
-        with duckdb.connect(str(path), config=config) as con:
-            for table, schema in table_schemas.items():
-                view = _view_select(con, snapshot, table, schema)
-                con.execute(f"CREATE VIEW {quote_identifier(table)} AS {view}")
-            for sql_file in sql_files:
-                _run_sql_file(con, Path(sql_file))
-            _write_meta(con, sorted(table_schemas), snapshot)
-            con.execute("CHECKPOINT")
-    except duckdb.Error as error:
-        raise PublishError(f"building {path.name} failed, previous warehouse file kept: {error}") from error
-    finally:
-        Path(f"{path}.wal").unlink(missing_ok=True)
-
-
-def _run_sql_file(con: duckdb.DuckDBPyConnection, sql_file: Path) -> None:
-    try:
-        con.execute(sql_file.read_text(encoding="utf-8"))
-    except duckdb.Error as error:
-        raise PublishError(f"{sql_file} failed, previous warehouse file kept: {error}") from error
-
-
-def _write_meta(con: duckdb.DuckDBPyConnection, tables: list[str], snapshot: Path) -> None:
-    con.execute(
-        f"CREATE TABLE {META_TABLE} (built_at TIMESTAMPTZ, fpwh_version VARCHAR, "
-        "storage_compatibility_version VARCHAR, tables VARCHAR[], lake_snapshot VARCHAR)"
-    )
-    values = [datetime.now(UTC), _fpwh_version(), STORAGE_COMPATIBILITY_VERSION, tables, str(snapshot)]
-    con.execute(f"INSERT INTO {META_TABLE} VALUES (?, ?, ?, ?, ?)", values)
-
-
-def _view_select(con: duckdb.DuckDBPyConnection, lake_root: Path, table: str, schema: pl.Schema) -> str:
-    """The SELECT behind `table`'s view over a lake-shaped folder: declared columns and types, then `day`."""
-    columns = {name: dtype for name, dtype in schema.items() if name != lake.DAY_COLUMN}
-    day = quote_identifier(lake.DAY_COLUMN)
-    if not lake.partitions(lake_root, table):
-        typed_nulls = [_typed_column(c, t, present=False) for c, t in columns.items()]
-        return f"SELECT {', '.join([*typed_nulls, f'CAST(NULL AS DATE) AS {day}'])} WHERE false"
-    source = (
-        f"read_parquet({quote_literal(lake.table_glob(lake_root, table))}, hive_partitioning = true, "
-        f"union_by_name = true, hive_types = {{{quote_literal(lake.DAY_COLUMN)}: DATE}})"
-    )
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    selected = [_typed_column(c, t, present=c in present) for c, t in columns.items()]
-    return f"SELECT {', '.join([*selected, day])} FROM {source}"
-
-
-def _typed_column(name: str, dtype: pl.DataType, *, present: bool) -> str:
-    """`name` cast to its declared type, or a NULL of that type when no Parquet file has the column."""
-    column = quote_identifier(name)
-    return f"CAST({column if present else 'NULL'} AS {duckdb_type(dtype)}) AS {column}"
-
-
-@contextlib.contextmanager
-def publish_lock(warehouse_dir: Path, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold `<warehouse>/.locks/publish.lock`: publishers run one at a time, a second one waits."""
-    lock_path = Path(warehouse_dir) / ".locks" / "publish.lock"
-    with exclusive_lock(lock_path, timeout_s, purpose="publish the warehouse"):
-        yield
-
-
-def _fpwh_version() -> str:
-    try:
-        return metadata.version("fp-events-warehouse")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+def _local_dir(location: Location) -> Path:
+    """Where single-machine locks live: beside a local warehouse, in the temp folder for a remote one."""
+    if not location.is_remote:
+        return location.local_root / ".locks"
+    digest = hashlib.sha256(location.uri().encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"fpwh-{digest}"

@@ -1,18 +1,14 @@
-"""Analytics assets: every analyst view run for the day, the feeds computed and published, the dashboard drawn."""
-
-from collections.abc import Iterator
+"""Analytics assets: every analyst view run for the day, and the static dashboard (the feeds are published with the
+day, see `pipelines.defs.warehouse`)."""
 
 import dagster as dg
 
 from pipelines.dashboard import write_dashboard
 from pipelines.defs.layer import Layer, partition_day
-from pipelines.feeds import FEEDS, build_feed
+from pipelines.feeds import FEEDS
 from pipelines.metadata import markdown_table
 from pipelines.resources import WarehouseResource
 from pipelines.sql import first_line, view_files
-from pipelines.storage.lake import write_partition
-from pipelines.storage.warehouse import connect_read_only, publish_views
-from pipelines.tables import schemas
 
 
 def build(layer: Layer) -> list[dg.AssetsDefinition]:
@@ -24,7 +20,7 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         """
         day = partition_day(context)
         metadata: dict[str, object] = {}
-        with connect_read_only(warehouse.root) as con:
+        with warehouse.store().reader() as con:
             for path in view_files():
                 name = path.stem
                 columns = {row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()}
@@ -34,42 +30,6 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
                 metadata[f"{name}_rows"] = count
                 metadata[f"{name}_preview"] = dg.MetadataValue.md(f"{first_line(path)}\n\n{markdown_table(preview)}")
         return dg.MaterializeResult(metadata=metadata)
-
-    @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                feed.name,
-                group_name="analytics",
-                deps=["duckdb_warehouse"],
-                partitions_def=layer.partitions,
-                description=feed.description,
-                kinds={"parquet", "duckdb"},
-            )
-            for feed in FEEDS
-        ],
-        partitions_def=layer.partitions,
-    )
-    def dashboard_feeds(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.MaterializeResult]:
-        """Compute every feed of sql/feeds for the day, replace its lake partition, then re-publish the warehouse.
-
-        The re-publish (cheap: views only) makes the feed views show the new day; it takes the publish lock.
-        """
-        day = partition_day(context)
-        with connect_read_only(warehouse.root) as con:
-            frames = {feed.name: build_feed(con, feed, day) for feed in FEEDS}
-        for name, df in frames.items():
-            write_partition(warehouse.lake, name, day, df)
-        publish_views(warehouse.root, schemas(), view_files())
-        for name, df in frames.items():
-            yield dg.MaterializeResult(
-                asset_key=name,
-                metadata={
-                    "dagster/row_count": df.height,
-                    "preview": dg.MetadataValue.md(markdown_table(df, max_rows=10)),
-                },
-            )
 
     @dg.asset(
         group_name="analytics",
@@ -83,7 +43,7 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         It shows the most recent days of every feed, whatever partition triggered it, so a backfill of an old
         day refreshes that day's numbers without turning the page back in time.
         """
-        path, summary = write_dashboard(warehouse.root)
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), **summary})
+        path, summary = write_dashboard(warehouse.store())
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(path), **summary})
 
-    return [analyst_views, dashboard_feeds, dashboard]
+    return [analyst_views, dashboard]

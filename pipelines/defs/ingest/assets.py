@@ -8,7 +8,6 @@ from pipelines.fetch import DayFetch
 from pipelines.logs import read_logs, request_ids_to_fetch
 from pipelines.metadata import counts, markdown_table
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
-from pipelines.storage.lake import read_table, write_partition
 from pipelines.tables import APP_REQUESTS_SCHEMA
 from transforms.applog import REJECT_SCHEMA
 
@@ -28,8 +27,9 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         if not result.files:
             raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
         occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
-        write_partition(warehouse.lake, "app_requests", day, occurrences)
-        write_partition(warehouse.lake, "log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
+        store = warehouse.store()
+        store.stage("app_requests", day, occurrences)
+        store.stage("log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
         ids = request_ids_to_fetch(result.occurrences)
         return dg.MaterializeResult(
             metadata={
@@ -49,11 +49,12 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """The day's distinct logged request IDs that have no final (`ok`/`not_found`) outcome in bronze yet."""
         day = partition_day(context)
-        logged = read_table(warehouse.lake, "app_requests", [day])
+        store = warehouse.store()
+        logged = store.read_day("app_requests", day)
         ids = request_ids_to_fetch(logged) if logged.height else []
-        done = warehouse.bronze().done_ids(day)
+        done = store.bronze.done_ids(day)
         queue = [i for i in ids if i not in done]
-        warehouse.state().set_fetch_queue(day, queue)
+        store.state.set_fetch_queue(day, queue)
         return dg.MaterializeResult(
             metadata={"logged_ids": len(ids), "already_fetched": len(ids) - len(queue), "to_fetch": len(queue)}
         )
@@ -75,7 +76,8 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         `FPWH_FETCH_STRATEGY` decides how: one call per ID, or pages of the events search (`pipelines.fetch`).
         """
         day = partition_day(context)
-        state, bronze = warehouse.state(), warehouse.bronze()
+        store = warehouse.store()
+        state, bronze = store.state, store.bronze
         try:
             with fingerprint_api.client(state) as client:
                 report = DayFetch(day, client, bronze, state, context.log.info).run(state.fetch_queue(day))

@@ -10,16 +10,16 @@ import polars as pl
 from pipelines.defs.layer import Layer, partition_day
 from pipelines.logs import request_ids_to_fetch
 from pipelines.resources import WarehouseResource
-from pipelines.storage.lake import read_table
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 
 
 def _logged_and_outcomes(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     day = partition_day(context)
-    logged = read_table(warehouse.lake, "app_requests", [day])
+    store = warehouse.store()
+    logged = store.read_day("app_requests", day)
     ids = set(request_ids_to_fetch(logged)) if logged.height else set()
-    return ids, warehouse.bronze().outcomes(day)
+    return ids, store.bronze.outcomes(day)
 
 
 def build(layer: Layer) -> list[dg.AssetChecksDefinition]:

@@ -6,7 +6,6 @@ from pipelines.defs.layer import Layer, partition_day
 from pipelines.metadata import markdown_table
 from pipelines.resources import WarehouseResource
 from pipelines.silver import build_silver_day
-from pipelines.storage.lake import read_table
 from pipelines.tables import SILVER_TABLES, WAREHOUSE_TABLES
 
 
@@ -26,15 +25,16 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         partitions_def=layer.partitions,
     )
     def silver_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        """Rebuild every silver table's partition of the day from bronze."""
+        """Rebuild every silver table's rows of the day from bronze, staged for the day's publish."""
         day = partition_day(context)
-        report = build_silver_day(warehouse.bronze(), warehouse.lake, day)
+        store = warehouse.store()
+        report = build_silver_day(store, day)
         if report.unknown_fields:
             context.log.warning(f"fields the catalog does not know yet: {dict(report.unknown_fields)}")
         for name in SILVER_TABLES:
             metadata = {"dagster/row_count": report.rows[name]}
             if name == "events":
-                preview = read_table(warehouse.lake, "events", [day]).select(
+                preview = store.read_day("events", day).select(
                     "request_id", "visitor_id", "timestamp", "bot_result", "vpn", "ip_v4_country_code"
                 )
                 metadata |= {

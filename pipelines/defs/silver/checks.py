@@ -5,7 +5,6 @@ import polars as pl
 
 from pipelines.defs.layer import Layer, partition_day
 from pipelines.resources import WarehouseResource
-from pipelines.storage.lake import read_table
 
 EVENTS = dg.AssetKey("events")
 
@@ -14,7 +13,7 @@ EVENTS = dg.AssetKey("events")
 def events_request_ids_are_unique(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    events = read_table(warehouse.lake, "events", [partition_day(context)])
+    events = warehouse.store().read_day("events", partition_day(context))
     duplicates = events.height - events["request_id"].n_unique() if events.height else 0
     return dg.AssetCheckResult(passed=duplicates == 0, metadata={"rows": events.height, "duplicates": duplicates})
 
@@ -24,8 +23,9 @@ def events_have_visitor_ids(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     day = partition_day(context)
-    events = read_table(warehouse.lake, "events", [day])
-    errors = read_table(warehouse.lake, "product_errors", [day])
+    store = warehouse.store()
+    events = store.read_day("events", day)
+    errors = store.read_day("product_errors", day)
     failed_ids = (
         set(errors.filter(pl.col("product") == "identification")["request_id"].to_list()) if errors.height else set()
     )
@@ -41,7 +41,7 @@ def events_have_visitor_ids(
 
 @dg.asset_check(asset=EVENTS, description="the API sent no field the catalog does not know")
 def no_unknown_api_fields(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    unknown = read_table(warehouse.lake, "unknown_fields", [partition_day(context)])
+    unknown = warehouse.store().read_day("unknown_fields", partition_day(context))
     paths = dict(unknown.select("json_path", "occurrences").iter_rows()) if unknown.height else {}
     return dg.AssetCheckResult(
         passed=not paths,

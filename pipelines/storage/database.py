@@ -1,0 +1,61 @@
+"""The catalog database: one SQL database holds the Iceberg catalog and the warehouse's run state.
+
+`FPWH_CATALOG_URL` names it (SQLAlchemy form): `sqlite:///<warehouse>/catalog.db` by default beside a local
+warehouse, a `postgresql://...` database when several machines share the warehouse (the Dagster instance's
+PostgreSQL does). Everything two runs must agree on goes here, never on a local disk: the Iceberg tables' current
+metadata, fetch queues, search cursors, staged and published files, leases, and (with PostgreSQL) the per-key
+API budget.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+
+_ENGINES: dict[str, sa.Engine] = {}
+_LOCK = threading.Lock()
+# SQLite serialises writers: a writer waits this long for another's transaction instead of failing at once.
+SQLITE_BUSY_TIMEOUT_S = 120
+
+
+def engine_for(url: str) -> sa.Engine:
+    """The process's engine for `url` (one pool per database), SQLite set up for several processes."""
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = _create(url)
+        return engine
+
+
+def _create(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's recipe: the `begin` hook below opens transactions
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        # Take the write lock when the transaction starts, so two read-then-write transactions never deadlock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres"))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable URL>"
