@@ -2,7 +2,8 @@
 
 - the fetch queue of a day (the logged request IDs without a final outcome when the queue was taken);
 - the search cursor of a day (where a resumed search continues);
-- the folders of inter-process locks and of the per-key rate-limit bucket.
+- the folders of inter-process locks and of the per-key rate-limit bucket;
+- the webhook inbox: the write-ahead segments of acknowledged webhooks not yet moved into bronze.
 
 Everything lives under `<warehouse>/state/` and `<warehouse>/.locks/`; callers never build these paths.
 """
@@ -36,6 +37,11 @@ class StateStore:
 
     def lock_path(self, name: str) -> Path:
         return self.locks_dir / f"{name}.lock"
+
+    @property
+    def webhook_inbox_dir(self) -> Path:
+        """Where the webhook receiver's write-ahead segments live until they are landed in bronze."""
+        return self.state_dir / "webhook_inbox"
 
     # --- fetch queue ----------------------------------------------------------------------------------------
     def _queue_path(self, day: date) -> Path:

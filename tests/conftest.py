@@ -8,6 +8,11 @@ import os
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"  # before anything imports dagster
 
 import copy
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+import uvicorn
 from dagster import DagsterInstance, ExecuteInProcessResult
 from hypothesis import strategies as st
 
@@ -25,7 +31,11 @@ from pipelines.api.ratelimit import limiter_for
 from pipelines.api.secret import Secret
 from pipelines.definitions import build_definitions
 from pipelines.defs.automation import DAILY_JOB
-from pipelines.settings import ApiSettings, Settings
+from pipelines.settings import WEBHOOK_SECRET_ENV, ApiSettings, Settings
+from pipelines.state import StateStore
+from pipelines.storage.bronze import Bronze
+from pipelines.webhooks.receiver import ReceiverConfig, create_app
+from pipelines.webhooks.signature import WebhookSecrets
 from simulator.applog import write_demo_logs
 from simulator.server import SimulatorConfig, SimulatorHandle, start
 
@@ -265,3 +275,89 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
         for day in days:
             assert world.run_day(day).success
         yield Planted(world, {day: sim.population.planted(day) for day in days})
+
+
+@dataclass
+class RunningReceiver:
+    """A webhook receiver serving `warehouse` at `url` (in a thread or a process); `stop()` lands its inbox."""
+
+    url: str
+    warehouse: Path
+    stop: Callable[[], None]
+    proc: subprocess.Popen | None = None
+    log: list[str] | None = None
+
+    def bronze(self) -> Bronze:
+        return Bronze(self.warehouse / "bronze")
+
+    def inbox(self) -> Path:
+        return StateStore(self.warehouse).webhook_inbox_dir
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Callable[..., RunningReceiver]]:
+    """A factory `webhook_receiver(warehouse, secrets=("s3cret",), land_interval_s=60.0)`: a receiver served by
+    uvicorn in a thread on an ephemeral loopback port (`secrets=None`: insecure mode); stopped afterwards."""
+    running: list[RunningReceiver] = []
+
+    def start_receiver(
+        warehouse: Path, secrets: tuple[str, ...] | None = ("s3cret",), land_interval_s: float = 60.0
+    ) -> RunningReceiver:
+        state, log = StateStore(warehouse), []
+        config = ReceiverConfig(
+            inbox_dir=state.webhook_inbox_dir,
+            bronze=Bronze(warehouse / "bronze"),
+            lock_path=state.lock_path("webhook_inbox"),
+            secrets=None if secrets is None else WebhookSecrets(secrets),
+            land_interval_s=land_interval_s,
+            log=log.append,
+        )
+        sock = socket.create_server(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", access_log=False))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the webhook receiver did not start"
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+        handle = RunningReceiver(f"http://127.0.0.1:{sock.getsockname()[1]}", warehouse, stop, log=log)
+        running.append(handle)
+        return handle
+
+    yield start_receiver
+    for handle in running:
+        handle.stop()
+
+
+def start_receiver_process(warehouse: Path, secrets: str | None = "s3cret", *args: str, **env: str) -> RunningReceiver:
+    """`python -m pipelines.webhooks serve --port 0` as its own process (for kill -9 and the command line)."""
+    environ = {**os.environ, "FPWH_WAREHOUSE_DIR": str(warehouse), **env}
+    environ.pop(WEBHOOK_SECRET_ENV, None)
+    if secrets is not None:
+        environ[WEBHOOK_SECRET_ENV] = secrets
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.webhooks", "serve", "--port", "0", *args],
+        cwd=REPO,
+        env=environ,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    if "listening on" not in first:
+        proc.wait(timeout=30)
+        return RunningReceiver("", warehouse, lambda: None, proc, [first, proc.stderr.read()])
+    url = first.split("listening on ", 1)[1].split()[0]
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+    return RunningReceiver(url, warehouse, stop, proc, [first])
