@@ -34,6 +34,7 @@ from pipelines.defs.automation import DAILY_JOB
 from pipelines.settings import WEBHOOK_SECRET_ENV, ApiSettings, Settings
 from pipelines.state import StateStore
 from pipelines.storage.bronze import Bronze
+from pipelines.webhooks.inbox import INBOX_LOCK
 from pipelines.webhooks.receiver import ReceiverConfig, create_app
 from pipelines.webhooks.signature import WebhookSecrets
 from simulator.applog import write_demo_logs
@@ -134,6 +135,7 @@ class World:
     root: Path
     settings: Settings
     days: list[date]
+    sealed_keys: str = ""  # FINGERPRINT_SEALED_KEYS of the deployment (base64, comma-separated)
 
     @property
     def warehouse(self) -> Path:
@@ -143,7 +145,8 @@ class World:
         self, day: date, instance: DagsterInstance | None = None, raise_on_error: bool = True, **groups: Any
     ) -> ExecuteInProcessResult:
         settings = self.settings.replace(**groups) if groups else self.settings
-        job = build_definitions(settings, secret_api_key=self.sim.api_key).resolve_job_def(DAILY_JOB)
+        defs = build_definitions(settings, secret_api_key=self.sim.api_key, sealed_keys=self.sealed_keys)
+        job = defs.resolve_job_def(DAILY_JOB)
         return job.execute_in_process(
             partition_key=day.isoformat(),
             instance=instance or DagsterInstance.ephemeral(),
@@ -307,7 +310,7 @@ def webhook_receiver() -> Iterator[Callable[..., RunningReceiver]]:
         config = ReceiverConfig(
             inbox_dir=state.webhook_inbox_dir,
             bronze=Bronze(warehouse / "bronze"),
-            lock_path=state.lock_path("webhook_inbox"),
+            lock_path=state.lock_path(INBOX_LOCK),
             secrets=None if secrets is None else WebhookSecrets(secrets),
             land_interval_s=land_interval_s,
             log=log.append,

@@ -15,14 +15,13 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from pipelines.push import land_webhooks
 from pipelines.settings import WEBHOOK_SECRET_ENV, Settings, SettingsError, secret
 from pipelines.state import StateStore
 from pipelines.storage.bronze import Bronze
-from pipelines.webhooks.inbox import land_inbox
+from pipelines.webhooks.inbox import INBOX_LOCK
 from pipelines.webhooks.receiver import ReceiverConfig, create_app
 from pipelines.webhooks.signature import WebhookSecrets
-
-INBOX_LOCK = "webhook_inbox"
 
 
 def log(message: str) -> None:
@@ -78,8 +77,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def land(settings: Settings) -> int:
-    config = receiver_config(settings, None)
-    report = land_inbox(config.inbox_dir, config.bronze, config.lock_path, log=log)
+    root = settings.warehouse.root
+    report = land_webhooks(StateStore(root), Bronze(root / "bronze"), log=log)
     log(
         f"landed {report.events} events from {report.segments} segments ({report.duplicates} duplicates skipped, "
         f"{report.live_segments} live segments left to their receiver)"

@@ -41,6 +41,7 @@ from pipelines.storage.locks import exclusive_lock
 MAGIC = b"FPWH"
 _FRAME = struct.Struct("<4sIHI")  # magic, CRC32 of what follows the frame, header length, body length
 SEGMENT_GLOB = "seg-*.wal"
+INBOX_LOCK = "webhook_inbox"  # the lock (`StateStore.lock_path`) every lander holds
 LAND_LOCK_TIMEOUT_S = 120.0
 
 
