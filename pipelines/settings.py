@@ -38,7 +38,7 @@ SECRETS: tuple[tuple[str, str], ...] = (
     (
         WEBHOOK_SECRET_ENV,
         "Webhook signing secret(s), comma-separated during a rotation; the receiver checks `FPJS-Event-Signature` "
-        "with each (see [Push mode](#push-mode)).",
+        "with each (see [Push mode](#push-mode-webhooks-and-sealed-results)).",
     ),
     (
         SEALED_KEYS_ENV,
