@@ -30,7 +30,12 @@ def build_definitions(
     return dg.Definitions.merge(*layers, dg.Definitions(resources=resources))
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
+def from_environment() -> dg.Definitions:
+    """The definitions a deployment's environment describes (settings validated now, secrets read at run time)."""
     sealed_keys = dg.EnvVar(SEALED_KEYS_ENV) if secret(SEALED_KEYS_ENV) else ""  # optional: unset is no error
     return build_definitions(Settings.from_env(), sealed_keys=sealed_keys)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return from_environment()

@@ -75,6 +75,12 @@ def test_a_mixed_day_has_every_logged_event_once_and_calls_the_api_only_for_the_
     assert metadata["api_calls_per_logged_event"] == round((len(logged) - len(free)) / len(logged), 4)
     print(f"\nmixed day v{version}: {by_arrival}, api calls per logged event {metadata['api_calls_per_logged_event']}")
 
+    for key in keys.split(","):  # the sealed keys appear in no run record, no log line, no file
+        assert all(key not in repr(record) for record in instance.all_logs(result.run_id))
+        assert key not in repr(instance.get_run_by_id(result.run_id))
+        for path in world.warehouse.rglob("*"):
+            assert not path.is_file() or key.encode() not in path.read_bytes(), path
+
     calls = sim.stats()["total"]
     assert world.run_day(DAY).success
     assert sim.stats()["total"] == calls  # a re-run costs nothing and duplicates nothing
