@@ -33,9 +33,8 @@ from pipelines.api.client import FingerprintClient  # noqa: E402
 from pipelines.api.ratelimit import limiter_for  # noqa: E402
 from pipelines.api.secret import Secret  # noqa: E402
 from pipelines.fetch import DayFetch, FetchReport  # noqa: E402
-from pipelines.settings import ApiSettings  # noqa: E402
-from pipelines.state import StateStore  # noqa: E402
-from pipelines.storage.bronze import Bronze  # noqa: E402
+from pipelines.settings import ApiSettings, WarehouseSettings  # noqa: E402
+from pipelines.tables import open_warehouse  # noqa: E402
 from simulator.population import Population  # noqa: E402
 
 SEED, API_KEY = 1, "sim-secret-key"
@@ -57,8 +56,9 @@ def fetch(url: str, rps: float, ids: list[str], strategy: str, keep: str = "logg
         before = calls_seen(url)
         started = time.perf_counter()
         with FingerprintClient(settings, key, limiter_for(settings, key, Path(work) / "bucket")) as client:
-            bronze = Bronze(Path(work) / "bronze")
-            report = DayFetch(DAY, client, bronze, StateStore(Path(work)), lambda _: None).run(ids)
+            store = open_warehouse(WarehouseSettings(directory=work))
+            bronze = store.bronze
+            report = DayFetch(DAY, client, bronze, store.state, lambda _: None).run(ids)
         wall = time.perf_counter() - started
         outcomes = bronze.outcomes(DAY)
         missing = set(ids) - set(outcomes["request_id"].to_list())

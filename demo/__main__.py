@@ -3,12 +3,19 @@
 Starts the bundled Server API simulator, writes a demo application log for the last three complete UTC
 days, materializes every asset of those partitions through Dagster (the dashboard included), runs two queries
 from sql/queries and tells the user where the dashboard is and how to open the Dagster UI and the DuckDB file.
+
+Push mode is on: a share of the log lines carry sealed results (opened with a demo key), and the simulator
+pushes a share of the last day's events as signed webhooks to `./fpwh webhooks serve`, so part of the events
+cost no API call; the demo prints how each logged event of the last day arrived.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +23,10 @@ from pathlib import Path
 import polars as pl
 
 from simulator.applog import write_demo_logs
+from simulator.population import Population
+from simulator.sealed import SealedLogs
 from simulator.server import SimulatorConfig, start
+from simulator.webhooks import send_day
 
 INSTANCE_YAML = """\
 # Written by ./fpwh demo. Runs that fetch from the Server API share the pool `fingerprint_api`,
@@ -27,6 +37,12 @@ concurrency:
   pools:
     default_limit: 1
 """
+
+
+# Demo-only secrets: the simulator plays Fingerprint, so it knows them too.
+DEMO_SEALED_KEY = base64.b64encode(bytes(range(32))).decode()
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
+PUSH_SHARE = 0.3  # of the last day's events pushed by webhook, and of its log lines sealed
 
 
 # Show the run's INFO lines (fetch progress, warnings), not Dagster's step-by-step DEBUG events.
@@ -48,11 +64,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with start(SimulatorConfig(port=0, seed=1)) as sim:
         logs = workdir / "logs"
-        files = write_demo_logs(sim.population, logs, start=days[0], days=args.days, per_day=args.per_day)
-        print(f"simulator at {sim.url}; wrote {len(files)} demo log files to {logs}")
+        sealed = SealedLogs(base64.b64decode(DEMO_SEALED_KEY), PUSH_SHARE)
+        files = write_demo_logs(sim.population, logs, days[0], args.days, args.per_day, sealed=sealed)
+        print(f"simulator at {sim.url}; wrote {len(files)} demo log files to {logs} (some with sealed results)")
         _configure_environment(sim.url, sim.api_key, logs, Path(args.warehouse).resolve(), workdir)
+        _push_webhooks(sim.population, days[-1])
         _materialize([d.isoformat() for d in days])
     _print_queries(Path(args.warehouse).resolve())
+    _print_arrivals(Path(args.warehouse).resolve(), days[-1])
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     _print_next_steps(Path(args.warehouse).resolve(), workdir)
     return 0
@@ -72,18 +91,34 @@ def _configure_environment(url: str, key: str, logs: Path, warehouse: Path, work
             "FPWH_WAREHOUSE_DIR": str(warehouse),
         }
     )
+    os.environ["FINGERPRINT_SEALED_KEYS"] = DEMO_SEALED_KEY
+    os.environ["FINGERPRINT_WEBHOOK_SECRET"] = DEMO_WEBHOOK_SECRET
     # The simulator is local: the demo may go faster than a real key's 5 requests/s.
     os.environ.setdefault("FINGERPRINT_RATE_LIMIT_RPS", "100")
     os.environ.setdefault("FPWH_FETCH_CONCURRENCY", "16")
 
 
+def _push_webhooks(population: Population, day: object) -> None:
+    """Run the webhook receiver, have the simulator push a share of `day`'s events to it, stop it (it lands them)."""
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.webhooks", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    assert receiver.stderr is not None
+    url = receiver.stderr.readline().split("listening on ", 1)[1].split()[0]
+    try:
+        answers = send_day(population, url, day, 3, [DEMO_WEBHOOK_SECRET], share=PUSH_SHARE)  # type: ignore[arg-type]
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=120)
+    print(f"pushed {sum(answers.values())} signed webhooks for {day} to the receiver at {url}: answers {answers}")
+
+
 def _materialize(partition_keys: list[str]) -> None:
     from dagster import DagsterInstance
 
-    from pipelines.definitions import build_definitions
-    from pipelines.settings import Settings
+    from pipelines.definitions import from_environment
 
-    job = build_definitions(Settings.from_env()).resolve_job_def("daily_warehouse")
+    job = from_environment().resolve_job_def("daily_warehouse")
     instance = DagsterInstance.get()
     for key in partition_keys:
         t0 = time.monotonic()
@@ -106,6 +141,19 @@ def _print_queries(warehouse: Path) -> None:
         for name in ("daily_overview", "vpn_timezone_mismatch_users"):
             print(f"\n-- sql/queries/{name}.sql: {first_line(SQL_DIR / 'queries' / f'{name}.sql')}")
             print(con.sql(query(name)).pl())
+
+
+def _print_arrivals(warehouse: Path, day: object) -> None:
+    import duckdb
+
+    with duckdb.connect(str(warehouse / "fingerprint.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT coalesce(f.method, 'no_event') AS arrived, count(DISTINCT a.request_id) AS logged_events "
+            "FROM app_requests a LEFT JOIN fetches_latest f ON f.request_id = a.request_id AND f.day = a.day "
+            "AND f.outcome = 'ok' WHERE a.day = ? GROUP BY ALL ORDER BY logged_events DESC",
+            [day],
+        ).fetchall()
+    print(f"\nhow the logged events of {day} arrived (webhook and sealed cost no API call): {dict(rows)}")
 
 
 def _print_next_steps(warehouse: Path, workdir: Path) -> None:

@@ -11,23 +11,31 @@ import dagster as dg
 from pipelines.defs import analytics, automation, ingest, silver, warehouse
 from pipelines.defs.layer import Layer
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
-from pipelines.settings import SECRET_KEY_ENV, Settings
+from pipelines.settings import SEALED_KEYS_ENV, SECRET_KEY_ENV, Settings, secret
 
 SECRET_API_KEY = dg.EnvVar(SECRET_KEY_ENV)
 
 
-def build_definitions(settings: Settings, secret_api_key: str | dg.EnvVar = SECRET_API_KEY) -> dg.Definitions:
-    """Every definition of the warehouse for `settings` (the key is read from the environment at run time)."""
+def build_definitions(
+    settings: Settings, secret_api_key: str | dg.EnvVar = SECRET_API_KEY, sealed_keys: str | dg.EnvVar = ""
+) -> dg.Definitions:
+    """Every definition of the warehouse for `settings` (the keys are read from the environment at run time)."""
     layer = Layer.from_settings(settings)
     resources = {
         "warehouse": WarehouseResource(settings=settings.warehouse),
-        "app_logs": AppLogsResource(settings=settings.logs),
+        "app_logs": AppLogsResource(settings=settings.logs, sealed_keys=sealed_keys),
         "fingerprint_api": FingerprintApiResource(secret_api_key=secret_api_key, settings=settings.api),
     }
     layers = [module.definitions(layer) for module in (ingest, silver, warehouse, analytics, automation)]
     return dg.Definitions.merge(*layers, dg.Definitions(resources=resources))
 
 
+def from_environment() -> dg.Definitions:
+    """The definitions a deployment's environment describes (settings validated now, secrets read at run time)."""
+    sealed_keys = dg.EnvVar(SEALED_KEYS_ENV) if secret(SEALED_KEYS_ENV) else ""  # optional: unset is no error
+    return build_definitions(Settings.from_env(), sealed_keys=sealed_keys)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(Settings.from_env())
+    return from_environment()

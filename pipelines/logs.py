@@ -29,6 +29,7 @@ from transforms.applog import (
     DEFAULT_OPTIONS,
     OCCURRENCE_SCHEMA,
     REJECT_SCHEMA,
+    SEALED_SCHEMA,
     LogOptions,
     ParsedBatch,
     detect_format,
@@ -55,7 +56,8 @@ class LogReadResult:
     `rejects`/`reject_counts` are never day-filtered: a reject has no trustworthy day, and `bad_timestamp`
     (whose line is also an occurrence) says something about the file's format that is worth seeing on any
     day's run. `lines_read` counts every line, blank ones included. `aliases_skipped` lists the
-    (alias, path read instead) pairs of `LogFiles`, for the run's metadata.
+    (alias, path read instead) pairs of `LogFiles`, for the run's metadata. `sealed` holds the events opened from
+    sealed client results (day-filtered like the occurrences, one row per line that carried one).
     """
 
     occurrences: pl.DataFrame
@@ -64,6 +66,7 @@ class LogReadResult:
     files: list[str]
     lines_read: int
     aliases_skipped: list[tuple[str, str]] = field(default_factory=list)
+    sealed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SEALED_SCHEMA))
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,18 +211,20 @@ def read_logs(
     files = matched.paths
     occurrences = [pl.DataFrame(schema=OCCURRENCE_SCHEMA)]
     rejects = [pl.DataFrame(schema=REJECT_SCHEMA)]
+    sealed = [pl.DataFrame(schema=SEALED_SCHEMA)]
     counts: Counter[str] = Counter()
     lines = 0
     for path in files:
         for batch in _file_batches(path, options, 50_000):
             occurrences.append(batch.occurrences)
             rejects.append(batch.rejects)
+            sealed.append(batch.sealed)
             counts.update(batch.reject_counts)
             lines += batch.lines
-    found = pl.concat(occurrences)
+    found, opened = pl.concat(occurrences), pl.concat(sealed)
     if day is not None:
-        found = found.filter(pl.col("log_day") == day)
-    return LogReadResult(found, pl.concat(rejects), dict(counts), files, lines, matched.aliases_skipped)
+        found, opened = found.filter(pl.col("log_day") == day), opened.filter(pl.col("log_day") == day)
+    return LogReadResult(found, pl.concat(rejects), dict(counts), files, lines, matched.aliases_skipped, opened)
 
 
 def request_ids_to_fetch(occurrences: pl.DataFrame) -> list[str]:

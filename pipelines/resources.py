@@ -16,6 +16,7 @@ from pipelines.state import StateStore
 from pipelines.storage.warehouse import Warehouse
 from pipelines.tables import open_warehouse
 from transforms.applog import LogOptions
+from transforms.sealed import SealedKeys
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -33,16 +34,27 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class AppLogsResource(dg.ConfigurableResource):
-    """Where the application logs are (a glob, `**` allowed) and how to read them."""
+    """Where the application logs are (a glob, `**` allowed) and how to read them.
+
+    `sealed_keys` opens sealed client results logged beside or instead of request IDs: it must come from
+    `EnvVar("FINGERPRINT_SEALED_KEYS")` ("" when sealed results are not used).
+    """
 
     settings: LogSettings = LogSettings()
+    sealed_keys: str = ""
 
     @property
     def glob(self) -> str:
         return self.settings.glob
 
     def options(self) -> LogOptions:
-        return LogOptions(format=self.settings.format, max_ids_per_line=self.settings.max_ids_per_line)
+        keys = SealedKeys.from_base64(self.sealed_keys) if self.sealed_keys.strip() else None
+        return LogOptions(
+            format=self.settings.format,
+            max_ids_per_line=self.settings.max_ids_per_line,
+            sealed_fields=self.settings.sealed_field_names,
+            sealed_keys=keys,
+        )
 
 
 class FingerprintApiResource(dg.ConfigurableResource):

@@ -24,6 +24,7 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pipelines.storage.location import Location
+from transforms.sealed import SealedKeys
 
 REGION_HOSTS = {
     "us": "https://api.fpjs.io",
@@ -31,6 +32,20 @@ REGION_HOSTS = {
     "ap": "https://ap.api.fpjs.io",
 }
 SECRET_KEY_ENV = "FINGERPRINT_SECRET_API_KEY"
+WEBHOOK_SECRET_ENV = "FINGERPRINT_WEBHOOK_SECRET"
+SEALED_KEYS_ENV = "FINGERPRINT_SEALED_KEYS"
+# Secrets are never fields of Settings (which the Dagster UI shows): (variable, meaning) for the README.
+SECRETS: tuple[tuple[str, str], ...] = (
+    (
+        WEBHOOK_SECRET_ENV,
+        "Webhook signing secret(s), comma-separated during a rotation; the receiver checks `FPJS-Event-Signature` "
+        "with each (see [Push mode](#push-mode-webhooks-and-sealed-results)).",
+    ),
+    (
+        SEALED_KEYS_ENV,
+        "Sealed client results: the base64 AES-256 key(s) from the dashboard, comma-separated during a rotation.",
+    ),
+)
 FetchStrategy = Literal["by_id", "search", "auto"]
 SearchKeep = Literal["logged", "all"]
 LogFormat = Literal["auto", "jsonl", "logfmt", "text"]
@@ -179,12 +194,69 @@ class LogSettings(dg.Config):
         "A log line with more distinct request IDs than this is rejected (`too_many_ids`), not fetched.",
         "set it to 1 or more",
     )
+    sealed_fields: str = setting(
+        "sealedResult,sealed_result",
+        "FPWH_SEALED_RESULT_FIELDS",
+        "JSON/logfmt fields that may hold a sealed client result (comma-separated); opened with "
+        "FINGERPRINT_SEALED_KEYS, its event costs no API call.",
+        "name the field(s) your application logs the sealed result in, comma-separated",
+    )
+
+    @property
+    def sealed_field_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.sealed_fields.split(",") if name.strip())
 
     @field_validator("max_ids_per_line")
     @classmethod
     def _positive_count(cls, value: int) -> int:
         if value < 1:
             raise ValueError("Input should be at least 1")
+        return value
+
+
+class WebhookSettings(dg.Config):
+    """The webhook receiver (`./fpwh webhooks serve`): where it listens and how it lands what it acknowledges."""
+
+    host: str = setting(
+        "127.0.0.1",
+        "FPWH_WEBHOOK_HOST",
+        "Interface the webhook receiver listens on (`--host` wins); put it behind your TLS proxy.",
+        "give an interface address, e.g. 127.0.0.1 or 0.0.0.0",
+    )
+    port: int = setting(8780, "FPWH_WEBHOOK_PORT", "TCP port of the webhook receiver (`--port` wins).", "give 1-65535")
+    max_body_bytes: int = setting(
+        2 << 20,
+        "FPWH_WEBHOOK_MAX_BODY_BYTES",
+        "Larger webhook bodies are refused (413) before they are read whole.",
+        "set it to 1 or more (bytes)",
+    )
+    land_interval_s: float = setting(
+        60.0,
+        "FPWH_WEBHOOK_LAND_INTERVAL_S",
+        "How often the receiver moves acknowledged webhooks from its write-ahead inbox into bronze (one bronze "
+        "file per event day each time).",
+        "set it above 0 (seconds)",
+    )
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("Input should be a TCP port, 0-65535")
+        return value
+
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _some_bytes(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("Input should be at least 1")
+        return value
+
+    @field_validator("land_interval_s")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("Input should be greater than 0")
         return value
 
 
@@ -317,6 +389,7 @@ class Settings(BaseModel, frozen=True):
     logs: LogSettings = LogSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_key: bool = True) -> Settings:
@@ -332,6 +405,7 @@ class Settings(BaseModel, frozen=True):
         problems += _warehouse_problems(env.get("FPWH_WAREHOUSE_DIR") or "warehouse", env.get("FPWH_CATALOG_URL"))
         if require_key:
             problems += _key_problems(env.get(SECRET_KEY_ENV, ""))
+        problems += _sealed_key_problems(env.get(SEALED_KEYS_ENV, ""))
         if problems:
             raise SettingsError(problems)
         return settings
@@ -359,6 +433,8 @@ class Settings(BaseModel, frozen=True):
 def documented() -> Iterator[tuple[str, str, str]]:
     """(variable, default, meaning) of every setting, in declaration order: the README's table."""
     yield SECRET_KEY_ENV, "— (required)", "Server API secret key. Sent only in a header (never logged or stored)."
+    for env, meaning in SECRETS:
+        yield env, "—", meaning + " Never logged or stored."
     for group, _ in _env_fields():
         for name, field in Settings.model_fields[group].annotation.model_fields.items():  # type: ignore[union-attr]
             env = (field.json_schema_extra or {}).get("env")  # type: ignore[union-attr]
@@ -415,6 +491,22 @@ def _warehouse_problems(directory: str, catalog_url: str | None) -> list[str]:
             if not os.access(parent, os.W_OK | os.X_OK):
                 return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is not writable by this user; fix its permissions"]
             return []
+    return []
+
+
+def secret(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of the secret variable `name` ('' when unset), for the one place that hands it to its user."""
+    return (os.environ if environ is None else environ).get(name, "").strip()
+
+
+def _sealed_key_problems(text: str) -> list[str]:
+    """Sealed keys are checked when the settings load, so a bad copy stops the run before any log is read."""
+    if not text.strip():
+        return []
+    try:
+        SealedKeys.from_base64(text)
+    except ValueError as error:  # names the key by position, never its value
+        return [f"{SEALED_KEYS_ENV}: {error}; re-copy the key(s) from the dashboard (base64, comma-separated)"]
     return []
 
 

@@ -6,8 +6,9 @@ machines see the same state:
 - the search cursor of a day (where a resumed search continues);
 - leases (a run that holds a day's fetch, so a second run of the same day never spends the budget twice);
 - the tables the lake publishes through (`fpwh_staged`, `fpwh_published`, see `pipelines.storage.publication`).
-Local-only things (the folder for inter-process file locks and the file token bucket of a single machine) are
-under `local_dir`: `<warehouse>/.locks` for a local warehouse, the system temp folder for a remote one.
+Local-only things live under `local_dir` (`<warehouse>/.locks` for a local warehouse, the system temp folder for a
+remote one): inter-process file locks, a single machine's file token bucket, and the webhook receiver's inbox (the
+write-ahead segments of acknowledged webhooks not yet moved into bronze; it survives a crash of the receiver).
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ class StateStore:
 
     def lock_path(self, name: str) -> Path:
         return self.local_dir / f"{name}.lock"
+
+    @property
+    def webhook_inbox_dir(self) -> Path:
+        """Where the webhook receiver's write-ahead segments live until they are landed in bronze."""
+        return self.local_dir / "webhook_inbox"
 
     # --- fetch queue ----------------------------------------------------------------------------------------
     def fetch_queue(self, day: date) -> list[str]:

@@ -60,7 +60,8 @@ WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
         ),
         WarehouseTable(
             "fetches",
-            "Every Server API fetch outcome, one row per fetch; view `fetches_latest` keeps the final one.",
+            "Every outcome of an event's arrival, one row per fetch (or webhook, or sealed result); view "
+            "`fetches_latest` keeps the final one.",
             FETCHES_SCHEMA,
             {k: v for k, v in BRONZE_DESCRIPTIONS.items() if k in FETCHES_SCHEMA},
         ),

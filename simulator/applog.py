@@ -20,6 +20,10 @@ Planted patterns (the population's events agree with them, see `simulator.popula
 - second day: the day's bot burst, all of its events logged as `login` attempts (about 90 % `failure`) against
   many user IDs within 4 minutes, from headless browsers (botd `bad`) on one datacenter /24.
 Outside those days the planted events are not logged.
+
+With `sealed` (`simulator.sealed.SealedLogs`), a share of the JSON and logfmt lines of existing events carry the
+event's sealed client result (`sealedResult` / `sealed_result`), most of them instead of the request ID, some
+beside it; the choice is keyed by request ID, so the rest of the log is the same as without.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -40,6 +44,7 @@ from simulator.events import iso_ms, iso_s
 from simulator.facts import ACCOUNT_SHARER, BOT_BURST
 from simulator.ids import base62
 from simulator.population import Population, day_start_ms
+from simulator.sealed import SealedLogs, sealed_result
 from simulator.visits import DAY_MS
 
 DUPLICATE_RATE, UNKNOWN_RATE, MALFORMED_RATE = 0.03, 0.01, 0.005
@@ -59,15 +64,24 @@ class LogLine:
     ip: str
     sink: str  # jsonl | logfmt | nginx
     kind: str = "ok"  # ok | one of _MALFORMED
+    sealed: str | None = None  # the event's sealed result (base64), logged on the line
+    logs_id: bool = True  # the line also logs the request ID (always, without a sealed result)
 
 
 def write_demo_logs(
-    population: Population, out_dir: Path, start: date, days: int, per_day: int, now_ms: int | None = None
+    population: Population,
+    out_dir: Path,
+    start: date,
+    days: int,
+    per_day: int,
+    now_ms: int | None = None,
+    sealed: SealedLogs | None = None,
 ) -> list[Path]:
     """Write `days` days of demo logs from `start` into `out_dir`; returns the files written (3 per day).
 
     `per_day` is the number of distinct existing events logged per day before duplicates, dirt and planted
-    lines. `now_ms` (default: the real clock) leaves out lines that would lie in the future.
+    lines. `now_ms` (default: the real clock) leaves out lines that would lie in the future. `sealed` puts
+    sealed client results on a share of the lines.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,8 +90,21 @@ def write_demo_logs(
     for offset in range(days):
         day = start + timedelta(days=offset)
         lines = day_lines(population, day, offset, per_day, now)
+        if sealed is not None:
+            lines = [_with_sealed(population, line, sealed) for line in lines]
         paths.extend(_write_day(out_dir, day, lines))
     return paths
+
+
+def _with_sealed(population: Population, line: LogLine, sealed: SealedLogs) -> LogLine:
+    """`line` carrying its event's sealed result, for a keyed `sealed.share` of the events' JSON/logfmt lines."""
+    rid = line.request_id
+    if line.kind != "ok" or line.sink == "nginx" or rid is None or not population.exists(rid):
+        return line
+    rng = population.keyed.rng(f"sealed-line:{rid}")
+    if rng.random() >= sealed.share:
+        return line
+    return replace(line, sealed=sealed_result(population, rid, sealed), logs_id=rng.random() < sealed.beside_id)
 
 
 def day_lines(population: Population, day: date, offset: int, per_day: int, now_ms: int) -> list[LogLine]:
@@ -154,12 +181,14 @@ def _json_line(line: LogLine, variant: int) -> bytes:
         "user_id": line.user_id,
         "outcome": line.outcome,
     }
-    if line.request_id is not None:
+    if line.request_id is not None and line.logs_id:
         field = _ID_FIELDS[variant % len(_ID_FIELDS)]
         if field == "fingerprint.requestId":
             record["fingerprint"] = {"requestId": line.request_id}
         else:
             record[field] = line.request_id
+    if line.sealed is not None:
+        record["sealedResult"] = line.sealed
     record["ip"] = line.ip
     return orjson.dumps(record)
 
@@ -169,8 +198,10 @@ def _logfmt_line(line: LogLine, variant: int) -> bytes:
         return b"ts=" + iso_ms(line.ts_ms).encode() + b' level=error msg="panic: runtime error: index out of range'
     level = "warn" if line.outcome == "failure" else "info"
     text = f"ts={iso_ms(line.ts_ms)} level={level} action={line.action} user_id={line.user_id} outcome={line.outcome}"
-    if line.request_id is not None:
+    if line.request_id is not None and line.logs_id:
         text += f" request_id={line.request_id}"
+    if line.sealed is not None:
+        text += f" sealed_result={line.sealed}"
     if variant % 3 == 0:
         text += f' msg="{line.action} {"ok" if line.outcome == "success" else "rejected"}"'
     return f"{text} ip={line.ip}".encode()

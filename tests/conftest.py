@@ -8,6 +8,11 @@ import os
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"  # before anything imports dagster
 
 import copy
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+import uvicorn
 from dagster import DagsterInstance, ExecuteInProcessResult
 from hypothesis import strategies as st
 
@@ -25,9 +31,13 @@ from pipelines.api.ratelimit import limiter_for
 from pipelines.api.secret import Secret
 from pipelines.definitions import build_definitions
 from pipelines.defs.automation import DAILY_JOB
-from pipelines.settings import ApiSettings, Settings, WarehouseSettings
+from pipelines.settings import WEBHOOK_SECRET_ENV, ApiSettings, Settings, WarehouseSettings
+from pipelines.storage.bronze import Bronze
 from pipelines.storage.warehouse import Warehouse
 from pipelines.tables import open_warehouse
+from pipelines.webhooks.inbox import INBOX_LOCK
+from pipelines.webhooks.receiver import ReceiverConfig, create_app
+from pipelines.webhooks.signature import WebhookSecrets
 from simulator.applog import write_demo_logs
 from simulator.server import SimulatorConfig, SimulatorHandle, start
 
@@ -126,6 +136,7 @@ class World:
     root: Path
     settings: Settings
     days: list[date]
+    sealed_keys: str = ""  # FINGERPRINT_SEALED_KEYS of the deployment (base64, comma-separated)
 
     @property
     def warehouse(self) -> Path:
@@ -139,7 +150,8 @@ class World:
         self, day: date, instance: DagsterInstance | None = None, raise_on_error: bool = True, **groups: Any
     ) -> ExecuteInProcessResult:
         settings = self.settings.replace(**groups) if groups else self.settings
-        job = build_definitions(settings, secret_api_key=self.sim.api_key).resolve_job_def(DAILY_JOB)
+        defs = build_definitions(settings, secret_api_key=self.sim.api_key, sealed_keys=self.sealed_keys)
+        job = defs.resolve_job_def(DAILY_JOB)
         return job.execute_in_process(
             partition_key=day.isoformat(),
             instance=instance or DagsterInstance.ephemeral(),
@@ -285,3 +297,94 @@ def event_v3() -> dict:
     import orjson
 
     return orjson.loads((REPO / "tests" / "data" / "event_v3.json").read_bytes())
+
+
+def _store_at(warehouse: Path) -> Warehouse:
+    return open_warehouse(WarehouseSettings(directory=str(warehouse)))
+
+
+@dataclass
+class RunningReceiver:
+    """A webhook receiver serving `warehouse` at `url` (in a thread or a process); `stop()` lands its inbox."""
+
+    url: str
+    warehouse: Path
+    stop: Callable[[], None]
+    proc: subprocess.Popen | None = None
+    log: list[str] | None = None
+
+    def bronze(self) -> Bronze:
+        return _store_at(self.warehouse).bronze
+
+    def inbox(self) -> Path:
+        return _store_at(self.warehouse).state.webhook_inbox_dir
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Callable[..., RunningReceiver]]:
+    """A factory `webhook_receiver(warehouse, secrets=("s3cret",), land_interval_s=60.0)`: a receiver served by
+    uvicorn in a thread on an ephemeral loopback port (`secrets=None`: insecure mode); stopped afterwards."""
+    running: list[RunningReceiver] = []
+
+    def start_receiver(
+        warehouse: Path, secrets: tuple[str, ...] | None = ("s3cret",), land_interval_s: float = 60.0
+    ) -> RunningReceiver:
+        store, log = _store_at(warehouse), []
+        state = store.state
+        config = ReceiverConfig(
+            inbox_dir=state.webhook_inbox_dir,
+            bronze=store.bronze,
+            lock_path=state.lock_path(INBOX_LOCK),
+            secrets=None if secrets is None else WebhookSecrets(secrets),
+            land_interval_s=land_interval_s,
+            log=log.append,
+        )
+        sock = socket.create_server(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", access_log=False))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the webhook receiver did not start"
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+        handle = RunningReceiver(f"http://127.0.0.1:{sock.getsockname()[1]}", warehouse, stop, log=log)
+        running.append(handle)
+        return handle
+
+    yield start_receiver
+    for handle in running:
+        handle.stop()
+
+
+def start_receiver_process(warehouse: Path, secrets: str | None = "s3cret", *args: str, **env: str) -> RunningReceiver:
+    """`python -m pipelines.webhooks serve --port 0` as its own process (for kill -9 and the command line)."""
+    environ = {**os.environ, "FPWH_WAREHOUSE_DIR": str(warehouse), **env}
+    environ.pop(WEBHOOK_SECRET_ENV, None)
+    if secrets is not None:
+        environ[WEBHOOK_SECRET_ENV] = secrets
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.webhooks", "serve", "--port", "0", *args],
+        cwd=REPO,
+        env=environ,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    if "listening on" not in first:
+        proc.wait(timeout=30)
+        return RunningReceiver("", warehouse, lambda: None, proc, [first, proc.stderr.read()])
+    url = first.split("listening on ", 1)[1].split()[0]
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+    return RunningReceiver(url, warehouse, stop, proc, [first])

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simulator.population import Population
+from simulator.sealed import SealedLogs, sealed_result
 from transforms.applog import (
     DEFAULT_REQUEST_ID_FIELDS,
     KEPT_REASONS,
@@ -25,7 +27,9 @@ from transforms.applog import (
     detect_format,
     parse_lines,
 )
+from transforms.sealed import SealedKeys
 
+SEALED_KEY = bytes(range(32))
 RID = "1708102555327.NLOjmg"
 RID2 = "1708189000000.ABCdef"
 RID3 = "1708275400000.XYZ123"
@@ -589,8 +593,12 @@ def test_every_column_and_every_reject_reason_is_documented():
         "corrupt_gzip",
         "too_many_ids",
         "invalid_utf8",
+        "sealed_no_keys",
+        "sealed_malformed",
+        "sealed_undecryptable",
+        "sealed_not_event",
     }
-    assert {"bad_timestamp", "invalid_utf8"} == KEPT_REASONS
+    assert {"bad_timestamp", "invalid_utf8"} | {r for r in REJECT_REASONS if r.startswith("sealed_")} == KEPT_REASONS
     assert all(d.strip() for d in [*OCCURRENCE_COLUMNS.values(), *REJECT_COLUMNS.values()])
 
 
@@ -661,3 +669,50 @@ def test_any_json_object_with_a_valid_id_field_yields_that_occurrence(fields, na
     batch = parse(orjson.dumps(fields), fmt="jsonl")
     assert only_row(batch)["request_id"] == RID
     assert set(batch.reject_counts) <= KEPT_REASONS
+
+
+# --- sealed client results ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sealed_event():
+    """(request ID, base64 sealed result, event body) of one simulated event, sealed with SEALED_KEY."""
+    population = Population(seed=5, events_per_day=300)
+    rid = population.day_events(date(2026, 11, 20))[3][1]
+    return rid, sealed_result(population, rid, SealedLogs(SEALED_KEY)), orjson.dumps(population.event_v3(rid))
+
+
+def test_a_sealed_result_alone_on_a_line_gives_its_event_and_its_request_id(sealed_event):
+    rid, sealed, body = sealed_event
+    keys = SealedKeys([SEALED_KEY])
+    for line in (
+        json_line(ts="2026-11-20T10:00:00Z", user_id="u1", sealedResult=sealed),
+        f"ts=2026-11-20T10:00:01Z user_id=u2 sealed_result={sealed}",
+    ):
+        batch = parse(line, sealed_keys=keys)
+        assert only_row(batch)["request_id"] == rid and not batch.reject_counts
+        assert batch.sealed["request_id"].to_list() == [rid] and batch.sealed["body"].to_list() == [body]
+        assert batch.sealed["log_day"].to_list() == [date(2026, 11, 20)] and batch.sealed["api_version"][0] == 3
+        assert "sealed" not in batch.occurrences["context"][0]  # the blob is the event, kept in bronze
+
+
+def test_a_sealed_result_that_does_not_open_is_counted_and_the_logged_id_still_used(sealed_event):
+    _, sealed, _ = sealed_event
+    batch = parse(
+        json_line(requestId=RID, sealedResult=sealed),  # wrong key, but an ID of its own: fetched as usual
+        json_line(sealedResult=sealed),  # wrong key, nothing else: lost, counted twice (why, and that no ID)
+        json_line(requestId=RID2, sealed_result="bm90IHNlYWxlZA=="),
+        json_line(requestId=RID3, sealedResult=12),
+        sealed_keys=SealedKeys([bytes(32)]),
+        fmt="jsonl",
+    )
+    assert batch.occurrences["request_id"].to_list() == [RID, RID2, RID3] and batch.sealed.is_empty()
+    assert batch.reject_counts == {"sealed_undecryptable": 2, "no_request_id": 1, "sealed_malformed": 2}
+    assert_every_line_accounted_for(batch, 4)
+    assert parse(json_line(requestId=RID, sealedResult=sealed)).reject_counts == {"sealed_no_keys": 1}
+
+
+def test_a_sealed_result_beside_its_request_id_is_one_occurrence(sealed_event):
+    rid, sealed, _ = sealed_event
+    batch = parse(json_line(requestId=rid, sealedResult=sealed), sealed_keys=SealedKeys([SEALED_KEY]))
+    assert only_row(batch)["request_id"] == rid and batch.sealed["request_id"].to_list() == [rid]

@@ -75,7 +75,7 @@ def both_versions() -> tuple[list[str], pl.DataFrame, dict, dict]:
 
 
 def shared_columns(table_name: str) -> list[str]:
-    return [c.name for c in table(table_name).columns if c.paths(3) and c.paths(4)]
+    return [c.name for c in table(table_name).columns if c.fetched_paths(3) and c.paths(4)]
 
 
 def paired(v3: pl.DataFrame, v4: pl.DataFrame, table_name: str) -> pl.DataFrame:
@@ -123,7 +123,7 @@ def test_v4_only_and_v3_only_columns_are_null_in_the_other_versions_rows(both_ve
     _, _, v3, v4 = both_versions
     events = table("events")
     v3_only = [c.name for c in events.columns if c.paths(3) and not c.paths(4)]
-    v4_only = [c.name for c in events.columns if c.paths(4) and not c.paths(3)]
+    v4_only = [c.name for c in events.columns if c.paths(4) and not c.fetched_paths(3)]
     assert v4["events"].select(v3_only).null_count().min_horizontal().item() == v4["events"].height
     assert v3["events"].select(v4_only).null_count().min_horizontal().item() == v3["events"].height
     filled = [c for c in v4_only if v4["events"][c].null_count() < v4["events"].height]

@@ -23,13 +23,18 @@ Decisions a data engineer may look for:
   like `bad_timestamp`), so one Latin-1 byte in a user name does not lose the request ID. Only lines that are
   binary (NUL bytes, or at least 30% control or undecodable characters) are rejected as `binary`.
 - Rejects are counted in full, but at most `max_examples_per_reason` rows per reason and file are stored.
+- A JSON or logfmt line may carry a sealed client result (`sealed_fields`) instead of, or beside, a request ID.
+  Opened with `sealed_keys` (`transforms.sealed`), its event is returned in `ParsedBatch.sealed` (it costs no
+  API call) and its request ID is the line's occurrence when the line logs none. A result that cannot be opened
+  is counted by its reason (`sealed_*`, kept reasons: they never drop a line by themselves); a line left with no
+  request ID at all is then also rejected as `no_request_id`. The sealed value is left out of `context`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -40,6 +45,8 @@ import polars as pl
 from transforms.logfmt import logfmt_fields, looks_like_logfmt, text_pairs
 from transforms.logtime import BAD, TEXT_TIMESTAMP, Bad, parse_timestamp, timestamp_from_text
 from transforms.request_ids import DEFAULT_TEXT_PATTERN, is_named_field_request_id, is_request_id, utc_day_expr
+from transforms.sealed import REASONS as SEALED_REASONS
+from transforms.sealed import SealedKeys, Unsealed, unseal_base64
 
 LogFormat = Literal["jsonl", "logfmt", "text"]
 FORMATS: tuple[str, ...] = ("jsonl", "logfmt", "text")
@@ -69,7 +76,7 @@ OCCURRENCE_COLUMNS: dict[str, str] = {
     "app_user_id": "The application's user, from user_id/userId/user/account_id/accountId/uid.",
     "action": "What the user did, from action/event/event_type/type.",
     "outcome": "How it ended, from outcome/result/status.",
-    "context": "JSON object: every field of the line except the request ID and the parsed timestamp "
+    "context": "JSON object: every field of the line except the request ID, the parsed timestamp and a sealed result "
     '(promoted fields included, nested values kept); for text lines `{"message": <line>}` plus the line\'s '
     "`key=value` pairs. Further occurrences of a text line holding several IDs carry a 200-character excerpt "
     'and `"context_truncated": true` when the whole context is over 1 KB.',
@@ -96,8 +103,20 @@ REJECT_REASONS: dict[str, str] = {
     "too_many_ids": "A text line holding more distinct request IDs than `max_ids_per_line` (a dump, not a "
     "request): none of them is fetched.",
     "invalid_utf8": "Some bytes are not UTF-8; they are replaced with U+FFFD and the occurrence is still kept.",
+    **SEALED_REASONS,
 }
-KEPT_REASONS = frozenset({"bad_timestamp", "invalid_utf8"})
+KEPT_REASONS = frozenset({"bad_timestamp", "invalid_utf8", *SEALED_REASONS})
+# The events opened from sealed results: the bodies bronze lands (method `sealed`), by the line's log day.
+SEALED_SCHEMA = pl.Schema(
+    {
+        "request_id": pl.String(),
+        "occurred_at": pl.Datetime("us", "UTC"),
+        "log_day": pl.Date(),
+        "api_version": pl.Int8(),
+        "body": pl.Binary(),
+    }
+)
+DEFAULT_SEALED_FIELDS: tuple[str, ...] = ("sealedResult", "sealed_result")
 
 DEFAULT_REQUEST_ID_FIELDS: tuple[str, ...] = (
     "requestId",
@@ -136,6 +155,8 @@ class LogOptions:
     `max_ids_per_line`: a text line with more distinct request IDs is rejected as `too_many_ids`: real
     requests log one ID, or a handful (a merge, a retry chain); thousands on one line are a dump whose IDs
     would each cost an API call.
+    `sealed_fields`: JSON/logfmt keys that may hold a sealed client result (base64); `sealed_keys` open it
+    (None: such a result is counted as `sealed_no_keys`).
     """
 
     request_id_fields: tuple[str, ...] = DEFAULT_REQUEST_ID_FIELDS
@@ -144,11 +165,13 @@ class LogOptions:
     format: Literal["auto", "jsonl", "logfmt", "text"] = "auto"
     max_examples_per_reason: int = 1000
     max_ids_per_line: int = 20
+    sealed_fields: tuple[str, ...] = DEFAULT_SEALED_FIELDS
+    sealed_keys: SealedKeys | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.request_id_fields, str):
-            object.__setattr__(self, "request_id_fields", (self.request_id_fields,))
-        object.__setattr__(self, "request_id_fields", tuple(self.request_id_fields))
+        for name in ("request_id_fields", "sealed_fields"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         if not self.request_id_fields:
             raise ValueError("request_id_fields is empty: name at least one field holding the request ID")
         if self.format not in ("auto", *FORMATS):
@@ -175,6 +198,7 @@ class ParsedBatch:
     reject_counts: dict[str, int]
     lines: int = 0
     blank_lines: int = 0
+    sealed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SEALED_SCHEMA))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +207,16 @@ class _Rules:
     pattern: re.Pattern[str]
     max_ids: int
     matches_are_ids: bool  # the default pattern matches documented IDs only: no need to check each match
+    sealed_fields: tuple[str, ...]
+    sealed_keys: SealedKeys | None
 
 
 @lru_cache(maxsize=32)
 def _rules(options: LogOptions) -> _Rules:
     fields = tuple((f, tuple(f.split(".")) if "." in f else None) for f in options.request_id_fields)
     pattern = re.compile(options.request_id_pattern, re.ASCII)
-    return _Rules(fields, pattern, options.max_ids_per_line, options.request_id_pattern == DEFAULT_TEXT_PATTERN)
+    default = options.request_id_pattern == DEFAULT_TEXT_PATTERN
+    return _Rules(fields, pattern, options.max_ids_per_line, default, options.sealed_fields, options.sealed_keys)
 
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
@@ -234,6 +261,7 @@ class _Builder:
         self.contexts: list[bytes] = []
         self.counts: dict[str, int] = {}
         self.examples: list[tuple[int, str, str]] = []
+        self.sealed: list[tuple[str, datetime | None, int, bytes]] = []
         self.seen = examples_seen or {}
         self.cap = options.max_examples_per_reason
 
@@ -284,7 +312,22 @@ class _Builder:
             reject_counts=dict(self.counts),
             lines=lines,
             blank_lines=blank,
+            sealed=self._sealed_frame(),
         )
+
+    def _sealed_frame(self) -> pl.DataFrame:
+        if not self.sealed:
+            return pl.DataFrame(schema=SEALED_SCHEMA)
+        rids, times, versions, bodies = zip(*self.sealed, strict=True)
+        frame = pl.DataFrame(
+            {
+                "request_id": pl.Series(rids, dtype=pl.String),
+                "occurred_at": pl.Series(times, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC"),
+                "api_version": pl.Series(versions, dtype=pl.Int8),
+                "body": pl.Series(bodies, dtype=pl.Binary),
+            }
+        )
+        return frame.with_columns(log_day=_LOG_DAY).select(list(SEALED_SCHEMA))
 
 
 _LOG_DAY = pl.coalesce(pl.col("occurred_at").dt.date(), utc_day_expr("request_id"))
@@ -363,9 +406,27 @@ def _dumps(fields: dict, raw: bytes) -> bytes:
         return raw.decode("utf-8", "replace").encode()
 
 
+def _take_sealed(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: _Rules) -> Unsealed | None:
+    """Remove a sealed result field and open it; a result that does not open is counted by its reason."""
+    for name in rules.sealed_fields:
+        value = fields.get(name)
+        if value is None or value == "":
+            continue
+        del fields[name]
+        opened = unseal_base64(value, rules.sealed_keys) if type(value) is str else "sealed_malformed"
+        if isinstance(opened, str):
+            b.reject(line_number, opened, raw)
+            return None
+        return opened
+    return None
+
+
 def _add_fields(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: _Rules, repaired: bool) -> None:
     """One occurrence from a JSON or logfmt line's fields; `repaired` if its bytes were not all UTF-8."""
+    sealed = _take_sealed(b, line_number, raw, fields, rules) if rules.sealed_fields else None
     request_id, reason = _take_request_id(fields, rules)
+    if request_id is None and sealed is not None:
+        request_id = sealed.request_id
     if request_id is None:
         b.reject(line_number, reason, raw)
         return
@@ -374,6 +435,8 @@ def _add_fields(b: _Builder, line_number: int, raw: bytes, fields: dict, rules: 
         b.reject(line_number, "bad_timestamp", raw)
     if repaired:
         b.reject(line_number, "invalid_utf8", raw)
+    if sealed is not None:
+        b.sealed.append((sealed.request_id, when, sealed.api_version, sealed.body))
     b.add(line_number, request_id, when, fields, _dumps(fields, raw))
 
 

@@ -36,6 +36,10 @@ DTYPES: dict[str, pl.DataType] = {
 }
 
 
+# The object under which `transforms.dialects.v3_webhook` puts a v3 webhook's own fields in the v3 event shape.
+V3_WEBHOOK_PREFIX = "webhook."
+
+
 @dataclass(frozen=True)
 class Column:
     """One warehouse column and where each API version keeps its value ("" = the anchor itself)."""
@@ -57,6 +61,10 @@ class Column:
         if api_version == 3:
             return () if self.v3 is None else (self.v3,)
         return (*(() if self.v4 is None else (self.v4,)), *self.v4_any)
+
+    def fetched_paths(self, api_version: int) -> tuple[str, ...]:
+        """`paths` without those only a v3 webhook fills: where a `GET /events` body of the version has the value."""
+        return tuple(p for p in self.paths(api_version) if api_version != 3 or not p.startswith(V3_WEBHOOK_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,12 @@ def col(
 def v4only(name: str, kind: str, v4: str, description: str) -> Column:
     """A column only Server API v4 fills (NULL in v3 rows)."""
     return Column(name, kind, None, v4, "v4 only: " + description)
+
+
+def pushed(name: str, kind: str, v3_webhook: str, v4: str, description: str) -> Column:
+    """A column v4 events and v3 webhooks fill (NULL in fetched v3 rows): `v3_webhook` is its path in the v3
+    event a webhook converts to (see `transforms.dialects.v3_webhook`)."""
+    return Column(name, kind, V3_WEBHOOK_PREFIX + v3_webhook, v4, "v4 and v3 webhooks only: " + description)
 
 
 def key(name: str, kind: str, description: str) -> Column:
@@ -537,8 +551,10 @@ _IP_V4_SHORTCUTS = (
 )
 
 _HIGH_RECALL = "supplementary_id_high_recall."
+# Where `transforms.dialects.v3_webhook` puts the v3 webhook's own fields in the v3 event it converts to.
+_HIGH_RECALL_V3 = "supplementaryIds.highRecall."
 _RULE = "rule_action."
-# Fields only v4 events carry (API.md 13); NULL in v3 rows.
+# Fields only v4 events (and, for a few, v3 webhooks) carry (API.md 13); NULL in fetched v3 rows.
 _V4_ONLY = (
     v4only("source", "string", "source", "where the event comes from: `device` (an SDK) or `edge`."),
     v4only(
@@ -547,41 +563,64 @@ _V4_ONLY = (
         "incremental_identification_status",
         "`partially_completed` (Smart Signals not computed yet) or `completed`.",
     ),
-    v4only(
+    pushed(
         "high_recall_visitor_id",
         "string",
+        _HIGH_RECALL_V3 + "visitorId",
         _HIGH_RECALL + "visitor_id",
         "High Recall (supplementary) visitor ID, <= 25 chars.",
     ),
-    v4only(
+    pushed(
         "high_recall_visitor_found",
         "bool",
+        _HIGH_RECALL_V3 + "visitorFound",
         _HIGH_RECALL + "visitor_found",
         "The High Recall visitor had been seen before.",
     ),
-    v4only(
+    pushed(
         "high_recall_confidence_score",
         "float",
+        _HIGH_RECALL_V3 + "confidence.score",
         _HIGH_RECALL + "confidence.score",
         "High Recall confidence (0 when not supported).",
     ),
-    v4only(
+    pushed(
         "high_recall_confidence_version",
         "string",
+        _HIGH_RECALL_V3 + "confidence.revision",
         _HIGH_RECALL + "confidence.version",
         "High Recall confidence model version (`Not Supported`).",
     ),
-    v4only(
+    pushed(
         "high_recall_confidence_comment",
         "string",
+        _HIGH_RECALL_V3 + "confidence.comment",
         _HIGH_RECALL + "confidence.comment",
         "High Recall confidence comment.",
     ),
-    v4only("high_recall_first_seen_at", "timestamp", _HIGH_RECALL + "first_seen_at", "High Recall visitor first seen."),
-    v4only("high_recall_last_seen_at", "timestamp", _HIGH_RECALL + "last_seen_at", "High Recall visitor last seen."),
+    pushed(
+        "high_recall_first_seen_at",
+        "timestamp",
+        _HIGH_RECALL_V3 + "firstSeenAt.subscription",
+        _HIGH_RECALL + "first_seen_at",
+        "High Recall visitor first seen.",
+    ),
+    pushed(
+        "high_recall_last_seen_at",
+        "timestamp",
+        _HIGH_RECALL_V3 + "lastSeenAt.subscription",
+        _HIGH_RECALL + "last_seen_at",
+        "High Recall visitor last seen.",
+    ),
     v4only("bundle_id", "string", "bundle_id", "iOS app bundle ID."),
     v4only("package_name", "string", "package_name", "Android app package name."),
-    v4only("client_referrer", "string", "client_referrer", 'Web: the page\'s referrer (`""` for direct navigation).'),
+    pushed(
+        "client_referrer",
+        "string",
+        "clientReferrer",
+        "client_referrer",
+        'Web: the page\'s referrer (`""` for direct navigation).',
+    ),
     v4only("browser_os", "string", "browser_details.os", "Web: operating system as browser_details reports it."),
     v4only(
         "browser_os_version", "string", "browser_details.os_version", "Web: OS version as browser_details reports it."

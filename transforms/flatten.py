@@ -5,6 +5,9 @@ Each body is parsed with orjson and run through the walker compiled from the cat
 (per JSON path, never fatal) and nulls values of the wrong type, recording each in `quarantine`. One bad
 value costs that value, one unparseable body costs that event, nothing costs the batch. polars receives
 already-typed Python values with an explicit schema, so no column's type is ever inferred from the data.
+
+A v3 body in the flat webhook shape (pushed by a v3 webhook, kept raw in bronze) is converted to the v3 event
+shape before the walk (`transforms.dialects.v3_webhook`), so it lands in the same columns as a fetched event.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import orjson
 import polars as pl
 
 from transforms.catalog import SYSTEM_COLUMNS, TABLES, Table
+from transforms.dialects import v3_webhook
 from transforms.walker import compile_walker
 
 QUARANTINE_SCHEMA = pl.Schema(
@@ -116,6 +120,8 @@ def _walk_all(
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             batch.reject_event(rid, version, f"body is not valid JSON: {e}", text)
             continue
+        if version == 3 and v3_webhook.is_webhook(event):
+            event = v3_webhook.to_event(event)
         problem = _shape_problem(event, version)
         if problem is not None:
             batch.reject_event(rid, version, problem, orjson.dumps(event).decode())

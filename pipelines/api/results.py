@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Literal
 
 Outcome = Literal["ok", "not_found", "failed"]
-FetchMethod = Literal["by_id", "search"]
+# How an event arrived: fetched (`by_id`, `search`) or pushed to us at no API cost (`webhook`, `sealed`).
+FetchMethod = Literal["by_id", "search", "webhook", "sealed"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,11 @@ _COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "latency_ms": (pl.Float64(), "Wall time spent on this request ID across all attempts, in ms."),
     "fetched_at": (pl.Datetime("us", "UTC"), "When the outcome was decided (UTC)."),
     "api_version": (pl.Int8(), "Server API version that answered (3 or 4)."),
-    "method": (pl.String(), "`by_id` (GET /events/<id>) or `search` (events search)."),
+    "method": (
+        pl.String(),
+        "How the event arrived: `by_id` (GET /events/<id>), `search` (events search), `webhook` (pushed to the "
+        "receiver) or `sealed` (a sealed client result in the application log); the last two cost no API call.",
+    ),
     "body": (pl.Binary(), "Verbatim response bytes for `ok` (replayable into silver); null otherwise."),
 }
 BRONZE_SCHEMA = pl.Schema({name: dtype for name, (dtype, _) in _COLUMNS.items()})

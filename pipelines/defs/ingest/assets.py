@@ -1,4 +1,4 @@
-"""Ingest assets: log occurrences → fetch queue → raw events in bronze."""
+"""Ingest assets: log occurrences (+ sealed events) → pushed webhooks landed, fetch queue → raw events in bronze."""
 
 import dagster as dg
 
@@ -7,6 +7,7 @@ from pipelines.defs.layer import Layer, partition_day
 from pipelines.fetch import DayFetch
 from pipelines.logs import read_logs, request_ids_to_fetch
 from pipelines.metadata import counts, markdown_table
+from pipelines.push import arrivals, land_sealed, land_webhooks
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
 from pipelines.tables import APP_REQUESTS_SCHEMA
 from transforms.applog import REJECT_SCHEMA
@@ -20,7 +21,8 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         """Every request-ID occurrence of the day in the application logs → lake table `app_requests`.
 
         Bad lines are counted by reason and kept in `log_rejects`; a glob that matches nothing is an error,
-        because a night that silently reads no log looks exactly like a night without traffic.
+        because a night that silently reads no log looks exactly like a night without traffic. Events opened
+        from sealed client results on the lines land in bronze here (`method="sealed"`, no API call).
         """
         day = partition_day(context)
         result = read_logs(app_logs.glob, app_logs.options(), day=day)
@@ -30,11 +32,14 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         store = warehouse.store()
         store.stage("app_requests", day, occurrences)
         store.stage("log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
+        sealed_landed = land_sealed(store.bronze, day, result.sealed)
         ids = request_ids_to_fetch(result.occurrences)
         return dg.MaterializeResult(
             metadata={
                 "occurrences": occurrences.height,
                 "distinct_request_ids": len(ids),
+                "sealed_results": result.sealed.height,
+                "sealed_events_landed": sealed_landed,
                 "files_read": len(result.files),
                 "lines_read": result.lines_read,
                 "rejected_lines": dg.MetadataValue.json(dict(result.reject_counts)),
@@ -47,16 +52,27 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
     def request_ids_to_fetch_queue(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """The day's distinct logged request IDs that have no final (`ok`/`not_found`) outcome in bronze yet."""
+        """The day's distinct logged request IDs that have no final (`ok`/`not_found`) outcome in bronze yet.
+
+        Webhooks acknowledged by a receiver that has not landed them (stopped, killed) are landed first, so
+        an event pushed to us is never fetched.
+        """
         day = partition_day(context)
         store = warehouse.store()
+        landed = land_webhooks(store.state, store.bronze, log=context.log.warning)
         logged = store.read_day("app_requests", day)
         ids = request_ids_to_fetch(logged) if logged.height else []
         done = store.bronze.done_ids(day)
         queue = [i for i in ids if i not in done]
         store.state.set_fetch_queue(day, queue)
         return dg.MaterializeResult(
-            metadata={"logged_ids": len(ids), "already_fetched": len(ids) - len(queue), "to_fetch": len(queue)}
+            metadata={
+                "logged_ids": len(ids),
+                "already_fetched": len(ids) - len(queue),
+                "to_fetch": len(queue),
+                "webhook_events_landed": landed.events,
+                "webhook_segments_live": landed.live_segments,
+            }
         )
 
     @dg.asset(
@@ -86,8 +102,13 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
             raise
         bronze.compact(day)
         progress = report.progress
+        logged = store.read_day("app_requests", day)
+        ids = request_ids_to_fetch(logged) if logged.height else []
+        arrived = arrivals(bronze.outcomes(day), ids)
         return dg.MaterializeResult(
             metadata={
+                "logged_events_by_arrival": dg.MetadataValue.json(arrived),
+                "api_calls_per_logged_event": round(report.api_calls / len(ids), 4) if ids else 0.0,
                 "requested": progress.to_do,
                 "strategy": report.strategy,
                 "fetched_by": report.method,

@@ -1,0 +1,1 @@
+"""Push mode: the webhook receiver (`./fpwh webhooks serve`) and its inbox, which lands pushed events in bronze."""
