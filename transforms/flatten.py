@@ -1,10 +1,15 @@
 """Flatten raw Server API responses into the catalog's typed silver tables.
 
-Each body is parsed with orjson and run through the walker compiled from the catalog
-(`transforms.walker`), which fills every table's rows in one pass, counts keys the catalog does not know
-(per JSON path, never fatal) and nulls values of the wrong type, recording each in `quarantine`. One bad
-value costs that value, one unparseable body costs that event, nothing costs the batch. polars receives
-already-typed Python values with an explicit schema, so no column's type is ever inferred from the data.
+Two paths compiled from the catalog fill the same row buffers, one event at a time, in event order:
+- the fast path (`transforms.typed`): msgspec decodes the body into Structs generated from the catalog,
+  checking every type and rejecting unknown keys in C, and a generated function appends the row tuples.
+  It takes only events it can reproduce exactly, and raises for anything else;
+- the exact walker (`transforms.walker`): orjson parses the body and the compiled walker fills every table's
+  rows, counts keys the catalog does not know (per JSON path, never fatal) and nulls values of the wrong
+  type, recording each in `quarantine`. Every event the fast path declines goes here, so the output is the
+  walker's for every input; the fast path only makes the common, well-formed event cheap.
+One bad value costs that value, one unparseable body costs that event, nothing costs the batch. Each table is
+then built column by column (`pl.Series` with the catalog dtype), so no column's type is ever inferred.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import orjson
 import polars as pl
 
 from transforms.catalog import SYSTEM_COLUMNS, TABLES, Table
+from transforms.typed import compile_extractor
 from transforms.walker import compile_walker
 
 QUARANTINE_SCHEMA = pl.Schema(
@@ -51,6 +57,7 @@ class FlattenResult:
     unknown_fields: Counter[str]
     events_in: int
     events_quarantined: int
+    events_walked: int = 0  # events the fast path declined (unknown keys, bad values, broken JSON)
 
 
 class _Batch:
@@ -61,6 +68,7 @@ class _Batch:
         self.unknown: Counter[str] = Counter()
         self.quarantine: list[tuple[str, int, str, str, str]] = []
         self.events_quarantined = 0
+        self.events_walked = 0
 
     def unknown_keys(self, value: dict, known: frozenset[str], path: str) -> None:
         for k in value.keys() - known:
@@ -103,24 +111,41 @@ def flatten(
         unknown_fields=batch.unknown,
         events_in=len(bodies),
         events_quarantined=batch.events_quarantined,
+        events_walked=batch.events_walked,
     )
 
 
 def _walk_all(
     batch: _Batch, request_ids: Sequence[str], bodies: Sequence[bytes | str], versions: Sequence[int]
 ) -> None:
+    rows = batch.rows
     for rid, body, version in zip(request_ids, bodies, versions, strict=True):
-        try:
-            event = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-            batch.reject_event(rid, version, f"body is not valid JSON: {e}", text)
-            continue
-        problem = _shape_problem(event, version)
-        if problem is not None:
-            batch.reject_event(rid, version, problem, orjson.dumps(event).decode())
-            continue
-        compile_walker(version)(event, rid, version, batch.rows, batch)
+        extract = compile_extractor(version)
+        if extract is not None:
+            marks = list(map(len, rows))
+            try:
+                extract(body, rid, version, rows)
+                continue
+            except Exception:  # whatever the fast path declines, the exact walker below does from scratch
+                for table_rows, mark in zip(rows, marks, strict=True):
+                    del table_rows[mark:]
+        batch.events_walked += 1
+        _walk_one(batch, rid, body, version)
+
+
+def _walk_one(batch: _Batch, rid: str, body: bytes | str, version: int) -> None:
+    """The exact path: orjson, the shape check and the compiled walker."""
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        batch.reject_event(rid, version, f"body is not valid JSON: {e}", text)
+        return
+    problem = _shape_problem(event, version)
+    if problem is not None:
+        batch.reject_event(rid, version, problem, orjson.dumps(event).decode())
+        return
+    compile_walker(version)(event, rid, version, batch.rows, batch)
 
 
 def _shape_problem(event: Any, version: int) -> str | None:
@@ -137,10 +162,16 @@ def _shape_problem(event: Any, version: int) -> str | None:
     return None
 
 
-def _frame(t: Table, rows: list[list[Any]]) -> pl.DataFrame:
+def _frame(t: Table, rows: list[Sequence[Any]]) -> pl.DataFrame:
+    """One table from its rows, built column by column: the transposition is one C-level `zip`."""
     cols = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
-    staging = pl.Schema({c.name: _STAGING.get(c.kind, c.dtype) for c in cols})
-    df = pl.DataFrame(rows, schema=staging, orient="row")
+    columns = zip(*rows, strict=True) if rows else [()] * len(cols)
+    df = pl.DataFrame(
+        [
+            pl.Series(c.name, values, dtype=_STAGING.get(c.kind, c.dtype))
+            for c, values in zip(cols, columns, strict=True)
+        ]
+    )
     timestamps = [c.name for c in cols if c.kind == "timestamp"]
     if timestamps:
         df = df.with_columns(pl.from_epoch(pl.col(timestamps), "ms").dt.replace_time_zone("UTC"))
