@@ -13,6 +13,7 @@ The events come from the simulator (20,000 distinct events, cycled with fresh re
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 DAY = date(2026, 11, 24)
 DISTINCT = 20_000
 BATCH = int(os.environ.get("FPWH_BENCH_BATCH", "5000"))  # events per flatten call, as in pipelines.silver
+WORKERS = int(os.environ.get("FPWH_BENCH_WORKERS", "0")) or None  # flatten processes (default: all cores)
 
 
 def generate(path: Path, n: int) -> None:
@@ -46,27 +48,30 @@ def generate(path: Path, n: int) -> None:
             ids.write(new_id + "\n")
 
 
+def body_batches(src: Path, size: int = BATCH):
+    """The input file as BodyBatches of `size` events, read lazily (memory holds a few batches)."""
+    from pipelines.flatten_pool import BodyBatch
+
+    with src.open("rb") as bodies, src.with_suffix(".ids").open() as ids:
+        while chunk := list(itertools.islice(bodies, size)):
+            yield BodyBatch([ids.readline().rstrip("\n") for _ in chunk], chunk, 3)
+
+
 def run_fpwh(src: Path, out: Path) -> int:
     import pyarrow.parquet as pq
 
+    from pipelines.flatten_pool import flatten_batches
     from pipelines.silver import _PartitionWriters
     from pipelines.storage.warehouse import publish_views
     from pipelines.tables import SILVER_TABLES, schemas
-    from transforms.flatten import flatten
 
     tables = tuple(t for t in SILVER_TABLES if t not in ("fetches", "unknown_fields"))
     n = 0
-    with _PartitionWriters(out / "lake", DAY, tables).committing() as writers, src.open("rb") as bodies:
-        ids = src.with_suffix(".ids").open()
-        while True:
-            chunk = [line for _, line in zip(range(BATCH), bodies, strict=False)]
-            if not chunk:
-                break
-            rids = [ids.readline().rstrip("\n") for _ in chunk]
-            result = flatten(rids, chunk)
-            for name, df in [*result.tables.items(), ("quarantine", result.quarantine)]:
-                writers.write(name, df)
-            n += len(chunk)
+    with _PartitionWriters(out / "lake", DAY, tables).committing() as writers:
+        for result in flatten_batches(body_batches(src), workers=WORKERS):
+            for name, table in [*result.tables.items(), ("quarantine", result.quarantine)]:
+                writers.write_arrow(name, table)
+            n += result.events_in
     publish_views(out, {k: v for k, v in schemas().items() if k in tables})
     assert pq.ParquetFile(out / "lake" / "events" / f"day={DAY}" / "data.parquet").metadata.num_rows == n
     return n

@@ -96,17 +96,18 @@ def flatten(
     """Flatten raw response bodies (one per request ID) into every catalog table."""
     batch = _Batch()
     versions = [api_versions] * len(bodies) if isinstance(api_versions, int) else api_versions
-    # The walk allocates millions of small lists that are never cyclic: the cyclic GC would only rescan
-    # them over and over (it doubles the cost), so it is paused for the loop.
+    # The walk and the transposition allocate millions of small tuples that are never cyclic: the cyclic GC
+    # would only rescan them over and over (it doubles the cost), so it is paused until the frames are built.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         _walk_all(batch, request_ids, bodies, versions)
+        tables = {t.name: _frame(t, rows) for t, rows in zip(TABLES, batch.rows, strict=True)}
     finally:
         if gc_was_enabled:
             gc.enable()
     return FlattenResult(
-        tables={t.name: _frame(t, rows) for t, rows in zip(TABLES, batch.rows, strict=True)},
+        tables=tables,
         quarantine=pl.DataFrame(batch.quarantine, schema=QUARANTINE_SCHEMA, orient="row"),
         unknown_fields=batch.unknown,
         events_in=len(bodies),
