@@ -71,11 +71,6 @@ def iso_epoch_ms(value: int | str | None) -> int | None:
     return parsed
 
 
-def json_text(value: Any) -> str | None:
-    """A free-form value as the walker stores it: compact JSON text (orjson), None for null."""
-    return None if value is None else orjson.dumps(value).decode()
-
-
 def any_true(*values: bool | None) -> bool | None:
     """A derived flag: true when any source is true, false when one is seen and none is true, else NULL."""
     if True in values:
@@ -130,8 +125,9 @@ class _Structs:
         specs = []
         for key, child in node.children.items():
             shape = self.shape(child)
-            if key == required:
-                specs.append((names[key], shape.type, msgspec.NODEFAULT))
+            if key == required:  # present and not null, or the body is not an event of this version
+                required_type = shape.type if shape.fields is not None else _non_null(shape.type)
+                specs.append((names[key], required_type, msgspec.NODEFAULT))
             elif shape.fields is not None:  # JSON null is absent, as in the walker: read as `value or EMPTY`
                 specs.append((names[key], shape.type | None, shape.default))
             else:
@@ -252,7 +248,7 @@ class _Emitter:
                 cells[ci] = expressions[0]
             else:
                 raise ValueError(f"column {TABLES[ti].name}[{ci}] has several sources at {node.path!r}")
-        self.line(depth, f"rows[{ti}].append(({', '.join(cells)},))")
+        self.line(depth, f"a{ti}(({', '.join(cells)},))")
 
     def leaves(self, node: Node, var: str, depth: int, ti: int, scope: dict[int, str]):
         """(column index, expression, mode) of every leaf of table `ti` below `node` (objects only)."""
@@ -266,8 +262,8 @@ class _Emitter:
         """The walker's stored value of a leaf whose (valid or None) value is in `var`."""
         if mode is not None and mode != "any":
             return f"{self.const('M', dict(mode[1]))}.get({var}, {var})"
-        if kind == "json":
-            return f"_json({var})"
+        if kind == "json":  # inline: a call per value costs as much as the encoding
+            return f"(None if {var} is None else _dumps({var}).decode())"
         if kind == "timestamp" and _leaf_accepts_all(node) != _ACCEPTS["int"]:
             return f"_ts({var})"
         return var
@@ -294,13 +290,14 @@ def extractor_source(api_version: int) -> tuple[str, dict[str, Any]]:
     emitter = _Emitter(structs)
     emitter.line(0, "def extract(body, rid, ver, rows):")
     emitter.line(1, "ev = _decode(body)")
+    emitter.line(1, "; ".join(f"a{ti} = rows[{ti}].append" for ti in range(len(TABLES))))
     emitter.node(root, "ev", 1, None, {})
     consts = {
         **emitter.consts,
         "_decode": msgspec.json.Decoder(event.type).decode,
         "_NO_MAP": {},
         "_any": any_true,
-        "_json": json_text,
+        "_dumps": orjson.dumps,
         "_ts": iso_epoch_ms,
     }
     return "\n".join(emitter.lines), consts
