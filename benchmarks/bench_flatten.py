@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DAY = date(2026, 11, 24)
 DISTINCT = 20_000
-BATCH = int(os.environ.get("FPWH_BENCH_BATCH", "5000"))  # events per flatten call, as in pipelines.silver
+BATCH = int(os.environ.get("FPWH_BENCH_BATCH", "2500"))  # events per flatten call, as in pipelines.silver
 WORKERS = int(os.environ.get("FPWH_BENCH_WORKERS", "0")) or None  # flatten processes (default: all cores)
 
 

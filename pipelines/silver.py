@@ -72,7 +72,7 @@ def build_silver_day(
     bronze: Bronze,
     lake_root: Path,
     day: date,
-    batch_rows: int = 5_000,
+    batch_rows: int = 2_500,
     workers: int | None = None,
     pool: ProcessPoolExecutor | None = None,
 ) -> SilverReport:
@@ -80,6 +80,8 @@ def build_silver_day(
 
     A day of more than one batch is flattened by `workers` processes (default: all cores; `pool` to share a
     running pool); a smaller day in this process, where starting workers would cost more than it saves.
+    Batches of 2,500 events keep the whole process tree under 0.7 GB (PSS) whatever the day's size; 5,000
+    cost 1.1 GB with two workers and no measurable speed.
     """
     report = SilverReport(rows=dict.fromkeys(SILVER_TABLES, 0))
     with _PartitionWriters(lake_root, day, SILVER_TABLES).committing() as out:
