@@ -226,3 +226,19 @@ def test_the_reference_and_the_flattener_give_the_same_frame_types():
     for t in TABLES:
         assert result.tables[t.name].schema == t.schema
     assert isinstance(result.quarantine, pl.DataFrame)
+
+
+def test_well_formed_events_take_the_fast_path_and_only_the_others_are_walked():
+    ids, v3, v4 = simulator_events(12, 120)
+    for version, events in ((3, v3), (4, v4)):
+        bodies = [orjson.dumps(e) for e in events]
+        # an event needs the exact walker when the reference finds an unknown key or a bad value in it
+        needs_walker = sum(
+            1
+            for rid, body in zip(ids, bodies, strict=True)
+            if (alone := reference_flatten.flatten([rid], [body], version)).unknown_fields or alone.quarantine.height
+        )
+        result = flatten(ids, bodies, version)
+        assert result.events_walked == needs_walker < len(ids) // 10
+    broken = flatten(["a", "b"], [b"{", orjson.dumps(v3[0])], [3, 5])
+    assert broken.events_walked == 2
