@@ -220,6 +220,18 @@ def test_deeply_nested_free_form_values_behave_identically():
         assert_same(["a", "b"], bodies, [3, 4])
 
 
+def test_integers_beyond_int64_behave_identically():
+    bodies = []
+    for value in (2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1):
+        v3 = copy.deepcopy(RICH_V3)
+        v3["products"]["suspectScore"] = {"data": {"result": value}}
+        v3["products"]["identification"]["data"]["timestamp"] = value
+        bodies.append(json.dumps(v3))
+    for body in bodies:
+        assert_same(["a"], [body], 3)
+    assert_same(["a", "b"], [bodies[0], json.dumps({**RICH_V4, "timestamp": 2**63})], [3, 4])
+
+
 def test_the_reference_and_the_flattener_give_the_same_frame_types():
     ids, v3, _ = simulator_events(2, 5)
     result = flatten(ids, [orjson.dumps(e) for e in v3])

@@ -166,13 +166,16 @@ def _shape_problem(event: Any, version: int) -> str | None:
 def _frame(t: Table, rows: list[Sequence[Any]]) -> pl.DataFrame:
     """One table from its rows, built column by column: the transposition is one C-level `zip`."""
     cols = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
+    staging = pl.Schema({c.name: _STAGING.get(c.kind, c.dtype) for c in cols})
     columns = zip(*rows, strict=True) if rows else [()] * len(cols)
-    df = pl.DataFrame(
-        [
-            pl.Series(c.name, values, dtype=_STAGING.get(c.kind, c.dtype))
-            for c, values in zip(cols, columns, strict=True)
-        ]
-    )
+    try:
+        df = pl.DataFrame(
+            [pl.Series(n, values, dtype=d) for (n, d), values in zip(staging.items(), columns, strict=True)]
+        )
+    except Exception:
+        # Only a value the staging type cannot hold gets here (an integer beyond Int64, which orjson reads and
+        # the walker passes through): the row build then raises what the flattener has always raised for it.
+        df = pl.DataFrame(rows, schema=staging, orient="row")
     timestamps = [c.name for c in cols if c.kind == "timestamp"]
     if timestamps:
         df = df.with_columns(pl.from_epoch(pl.col(timestamps), "ms").dt.replace_time_zone("UTC"))
