@@ -11,7 +11,7 @@ Contenders, each in its own process (peak RSS is the sum over that process and i
                   same columns minus the two free-form JSON ones (polars cannot decode an object as text)
 The weak peers of the first version (DuckDB with one `json_extract` per field, 12 GB; pandas `json_normalize`)
 are gone: nobody would pick them. The peers do a third of fpwh's work (two tables of eight, no quarantine, no
-unknown-field counts). Each contender runs `--repeat` times and its best run counts; the first run of a
+unknown-field counts). Each contender runs `--repeat` times, taking turns, and its best run counts; the first run of a
 process also writes Python bytecode caches, which this environment otherwise skips (PYTHONDONTWRITEBYTECODE).
 The events come from the simulator (20,000 distinct v3 events, cycled with fresh request IDs for volume).
 `--scale` runs fpwh alone on more events (peak memory must stay flat as the input grows); `--rebuild-days N`
@@ -324,6 +324,17 @@ class PeakRss:
         return self.peak / 2**20
 
 
+def measure_all(names: list[str], src: Path, work: Path, repeat: int) -> list[dict]:
+    """The best of `repeat` runs of each contender, taking turns so that a change in the machine's load
+    falls on every contender alike."""
+    rounds = [[measure(name, src, work, 1) for name in names] for _ in range(repeat)]
+    best = []
+    for runs in zip(*rounds, strict=True):
+        ok = [r for r in runs if "error" not in r]
+        best.append(min(ok, key=lambda r: r["seconds"]) if ok else runs[0])
+    return best
+
+
 def measure(name: str, src: Path, work: Path, repeat: int) -> dict:
     """The best of `repeat` runs of one contender, each in a fresh process."""
     runs = []
@@ -396,7 +407,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     src = input_file(work, args.events)
     print(f"before: {load()}")
-    results = [measure(name, src, work, args.repeat) for name in args.peers.split(",") if name]
+    results = measure_all([name for name in args.peers.split(",") if name], src, work, args.repeat)
     print(f"after: {load()}\n")
     if results:
         print(markdown(results, f"{args.events:,} events (raw NDJSON → tables → Parquet), best of {args.repeat}"))

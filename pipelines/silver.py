@@ -148,7 +148,7 @@ def rebuild_silver_days(
         reports = [_rebuild_day(bronze_root, lake_root, d) for d in days]
     else:
         with worker_pool(min(workers or default_workers(), len(days))) as pool:
-            reports = list(pool.map(_rebuild_day, *zip(*((bronze_root, lake_root, d) for d in days), strict=True)))
+            reports = list(pool.map(_rebuild_day, itertools.repeat(bronze_root), itertools.repeat(lake_root), days))
     return RebuildReport(dict(zip(days, reports, strict=True)), time.perf_counter() - started)
 
 
