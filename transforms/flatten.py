@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 import polars as pl
 
-from transforms.catalog import SYSTEM_COLUMNS, TABLES, Table
-from transforms.typed import compile_extractor
+from transforms.catalog import SYSTEM_COLUMNS, TABLES
+from transforms.typed import COLUMNAR, Extractor, compile_extractor, new_buffers, row_counters, truncate
 from transforms.walker import compile_walker
 
 QUARANTINE_SCHEMA = pl.Schema(
@@ -64,7 +64,7 @@ class _Batch:
     """Row buffers of one flatten call, filled by the compiled walker."""
 
     def __init__(self) -> None:
-        self.rows: list[list[list[Any]]] = [[] for _ in TABLES]
+        self.rows: list[Any] = new_buffers()
         self.unknown: Counter[str] = Counter()
         self.quarantine: list[tuple[str, int, str, str, str]] = []
         self.events_quarantined = 0
@@ -102,7 +102,7 @@ def flatten(
     gc.disable()
     try:
         _walk_all(batch, request_ids, bodies, versions)
-        tables = {t.name: _frame(t, rows) for t, rows in zip(TABLES, batch.rows, strict=True)}
+        tables = {t.name: _frame(ti, buffer) for ti, (t, buffer) in enumerate(zip(TABLES, batch.rows, strict=True))}
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -119,23 +119,38 @@ def flatten(
 def _walk_all(
     batch: _Batch, request_ids: Sequence[str], bodies: Sequence[bytes | str], versions: Sequence[int]
 ) -> None:
-    rows = batch.rows
+    counters = row_counters(batch.rows)
+    extractors: dict[int, Extractor | None] = {}
     for rid, body, version in zip(request_ids, bodies, versions, strict=True):
-        extract = compile_extractor(version)
+        if version not in extractors:
+            bind = compile_extractor(version)
+            extractors[version] = None if bind is None else bind(batch.rows)
+        extract = extractors[version]
         if extract is not None:
-            marks = list(map(len, rows))
+            counts = list(map(len, counters))
             try:
-                extract(body, rid, version, rows)
+                extract(body, rid, version)
                 continue
             except Exception:  # whatever the fast path declines, the exact walker below does from scratch
-                for table_rows, mark in zip(rows, marks, strict=True):
-                    del table_rows[mark:]
+                truncate(batch.rows, counts)
         batch.events_walked += 1
         _walk_one(batch, rid, body, version)
 
 
 def _walk_one(batch: _Batch, rid: str, body: bytes | str, version: int) -> None:
-    """The exact path: orjson, the shape check and the compiled walker."""
+    """The exact path: orjson, the shape check and the compiled walker, its rows then added to the buffers."""
+    rows: list[list[list[Any]]] = [[] for _ in TABLES]
+    _walk_rows(batch, rid, body, version, rows)
+    for ti, table_rows in enumerate(rows):
+        if ti not in COLUMNAR:
+            batch.rows[ti].extend(table_rows)
+            continue
+        for row in table_rows:
+            for column, value in zip(batch.rows[ti], row, strict=True):
+                column.append(value)
+
+
+def _walk_rows(batch: _Batch, rid: str, body: bytes | str, version: int, rows: list[list[list[Any]]]) -> None:
     try:
         event = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -146,7 +161,7 @@ def _walk_one(batch: _Batch, rid: str, body: bytes | str, version: int) -> None:
     if problem is not None:
         batch.reject_event(rid, version, problem, orjson.dumps(event).decode())
         return
-    compile_walker(version)(event, rid, version, batch.rows, batch)
+    compile_walker(version)(event, rid, version, rows, batch)
 
 
 def _shape_problem(event: Any, version: int) -> str | None:
@@ -163,11 +178,12 @@ def _shape_problem(event: Any, version: int) -> str | None:
     return None
 
 
-def _frame(t: Table, rows: list[Sequence[Any]]) -> pl.DataFrame:
-    """One table from its rows, built column by column: the transposition is one C-level `zip`."""
+def _frame(ti: int, buffer: list[Any]) -> pl.DataFrame:
+    """One table from its buffer, built column by column (row tuples are transposed by one C-level `zip`)."""
+    t = TABLES[ti]
     cols = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
     staging = pl.Schema({c.name: _STAGING.get(c.kind, c.dtype) for c in cols})
-    columns = zip(*rows, strict=True) if rows else [()] * len(cols)
+    columns = buffer if ti in COLUMNAR else zip(*buffer, strict=True) if buffer else [()] * len(cols)
     try:
         df = pl.DataFrame(
             [pl.Series(n, values, dtype=d) for (n, d), values in zip(staging.items(), columns, strict=True)]
@@ -175,6 +191,7 @@ def _frame(t: Table, rows: list[Sequence[Any]]) -> pl.DataFrame:
     except Exception:
         # Only a value the staging type cannot hold gets here (an integer beyond Int64, which orjson reads and
         # the walker passes through): the row build then raises what the flattener has always raised for it.
+        rows = list(zip(*buffer, strict=True)) if ti in COLUMNAR else buffer
         df = pl.DataFrame(rows, schema=staging, orient="row")
     timestamps = [c.name for c in cols if c.kind == "timestamp"]
     if timestamps:

@@ -14,7 +14,8 @@ Generated per API version, like the walker (a new source dialect is a new set of
 same way). The rules that keep the two paths identical on accepted events:
 - an object the catalog descends into is a frozen Struct whose default is a shared empty instance (`EMPTY`),
   so attribute chains never meet None; `{}` is a new instance, so it still opens a row as in the walker;
-- JSON null is absent, as in the walker; a null where an object or a list element is expected is not taken;
+- JSON null is absent, as in the walker: a null object reads as `EMPTY`; a null list element, which the walker
+  turns into a row of NULLs and a quarantine entry, is not taken;
 - an `int` column takes exactly the integers polars stores in Int64 (larger ones go to the walker);
 - a `float` column takes JSON integers as floats, as the walker's `float(v)` does.
 """
@@ -53,8 +54,34 @@ _TYPES: dict[frozenset[str], Any] = {
     frozenset({"any"}): Any,
 }
 
-# Row extractor: `extract(body, request_id, api_version, rows)` decodes one body and appends its row tuples.
-Extractor = Callable[[bytes | str, str, int, list[list[Any]]], None]
+# Tables whose rows stand for parts of an event (every anchor but the event root): filled column by column,
+# one list per column, so that building their frames needs no transposition of millions of row tuples. The
+# tables with a row per event keep row tuples, which are cheaper to build when rows are wide.
+COLUMNAR: frozenset[int] = frozenset(
+    ti for ti, t in enumerate(TABLES) if all(a.path for anchors in t.anchors.values() for a in anchors)
+)
+
+# `bind(buffers)` returns `extract(body, request_id, api_version)`, which decodes one body and appends its
+# rows to the buffers (`new_buffers`). Binding once per batch keeps the per-event code free of lookups.
+Extractor = Callable[[bytes | str, str, int], None]
+Binder = Callable[[list[Any]], Extractor]
+
+
+def new_buffers() -> list[Any]:
+    """Empty buffers for one batch: a list of row tuples per table, or a list per column (COLUMNAR)."""
+    return [[[] for _ in range(table_width(ti))] if ti in COLUMNAR else [] for ti in range(len(TABLES))]
+
+
+def row_counters(buffers: list[Any]) -> list[list[Any]]:
+    """Per table, the list whose length is its row count (the rows, or a COLUMNAR table's first column)."""
+    return [buffer[0] if ti in COLUMNAR else buffer for ti, buffer in enumerate(buffers)]
+
+
+def truncate(buffers: list[Any], counts: list[int]) -> None:
+    """Cut every table back to `counts` rows: what an event the fast path declined had appended goes."""
+    for ti, (buffer, count) in enumerate(zip(buffers, counts, strict=True)):
+        for column in buffer if ti in COLUMNAR else (buffer,):
+            del column[count:]
 
 
 class NotExact(ValueError):
@@ -93,7 +120,6 @@ class _Structs:
     def __init__(self, api_version: int) -> None:
         self.api_version = api_version
         self.shapes: dict[int, _Shape] = {}
-        self.empties: dict[str, Any] = {}
 
     def shape(self, node: Node) -> _Shape:
         if id(node) not in self.shapes:
@@ -142,11 +168,8 @@ class _Structs:
             gc=False,
             kw_only=True,
         )
-        empty = None
-        if all(default is not msgspec.NODEFAULT for _, _, default in specs):
-            empty = struct()
-            self.empties[name] = empty
-        return _Shape(struct, msgspec.NODEFAULT if empty is None else empty, names)
+        optional = all(default is not msgspec.NODEFAULT for _, _, default in specs)
+        return _Shape(struct, struct() if optional else msgspec.NODEFAULT, names)
 
 
 def _leaf_accepts(kind: str, mode: Any) -> frozenset[str]:
@@ -248,7 +271,11 @@ class _Emitter:
                 cells[ci] = expressions[0]
             else:
                 raise ValueError(f"column {TABLES[ti].name}[{ci}] has several sources at {node.path!r}")
-        self.line(depth, f"a{ti}(({', '.join(cells)},))")
+        if ti in COLUMNAR:  # a failure between two appends is undone by `truncate`
+            for ci, cell in enumerate(cells):
+                self.line(depth, f"c{ti}_{ci}({cell})")
+        else:
+            self.line(depth, f"a{ti}(({', '.join(cells)},))")
 
     def leaves(self, node: Node, var: str, depth: int, ti: int, scope: dict[int, str]):
         """(column index, expression, mode) of every leaf of table `ti` below `node` (objects only)."""
@@ -288,10 +315,16 @@ def extractor_source(api_version: int) -> tuple[str, dict[str, Any]]:
     root = build_trie(api_version)
     event = structs.root(root, _REQUIRED[api_version])
     emitter = _Emitter(structs)
-    emitter.line(0, "def extract(body, rid, ver, rows):")
-    emitter.line(1, "ev = _decode(body)")
-    emitter.line(1, "; ".join(f"a{ti} = rows[{ti}].append" for ti in range(len(TABLES))))
-    emitter.node(root, "ev", 1, None, {})
+    emitter.line(0, "def bind(rows):")
+    for ti in range(len(TABLES)):
+        if ti in COLUMNAR:
+            emitter.line(1, "; ".join(f"c{ti}_{ci} = rows[{ti}][{ci}].append" for ci in range(table_width(ti))))
+        else:
+            emitter.line(1, f"a{ti} = rows[{ti}].append")
+    emitter.line(1, "def extract(body, rid, ver):")
+    emitter.line(2, "ev = _decode(body)")
+    emitter.node(root, "ev", 2, None, {})
+    emitter.line(1, "return extract")
     consts = {
         **emitter.consts,
         "_decode": msgspec.json.Decoder(event.type).decode,
@@ -304,11 +337,11 @@ def extractor_source(api_version: int) -> tuple[str, dict[str, Any]]:
 
 
 @cache
-def compile_extractor(api_version: int) -> Extractor | None:
+def compile_extractor(api_version: int) -> Binder | None:
     """The fast path of one API version (None for a version the catalog has no paths for)."""
     if api_version not in _REQUIRED:
         return None
     source, consts = extractor_source(api_version)
     namespace = dict(consts)
     exec(compile(source, f"<catalog extractor v{api_version}>", "exec"), namespace)
-    return namespace["extract"]
+    return namespace["bind"]
