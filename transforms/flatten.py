@@ -1,9 +1,10 @@
 """Flatten raw Server API responses into the catalog's typed silver tables.
 
-Two paths compiled from the catalog fill the same row buffers, one event at a time, in event order:
+Two paths compiled from the catalog fill the same buffers (`transforms.typed.new_buffers`: row tuples for
+`events`, a list per column for the tables of event parts), one event at a time, in event order:
 - the fast path (`transforms.typed`): msgspec decodes the body into Structs generated from the catalog,
-  checking every type and rejecting unknown keys in C, and a generated function appends the row tuples.
-  It takes only events it can reproduce exactly, and raises for anything else;
+  checking every type and rejecting unknown keys in C, and a generated function appends the rows. It takes
+  only events it can reproduce exactly, and raises for anything else (its partial rows are cut back);
 - the exact walker (`transforms.walker`): orjson parses the body and the compiled walker fills every table's
   rows, counts keys the catalog does not know (per JSON path, never fatal) and nulls values of the wrong
   type, recording each in `quarantine`. Every event the fast path declines goes here, so the output is the
