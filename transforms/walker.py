@@ -42,31 +42,31 @@ def parse_timestamp(v: Any) -> Any:
 
 
 @dataclass(eq=False)
-class _Node:
+class Node:
     """One JSON key position of the trie. `path` is its catalog pattern, used in messages."""
 
     path: str
-    children: dict[str, _Node] = field(default_factory=dict)
-    item: _Node | None = None  # `[]`: every list element
-    any: _Node | None = None  # `*`: every key of an open map
+    children: dict[str, Node] = field(default_factory=dict)
+    item: Node | None = None  # `[]`: every list element
+    any: Node | None = None  # `*`: every key of an open map
     leaves: list[tuple[int, int, str, Any]] = field(default_factory=list)  # (table, column, kind, mode)
     opens: list[tuple[int, tuple[tuple[int, Any], ...], int | None]] = field(default_factory=list)
 
-    def descend(self, segment: str) -> _Node:
+    def descend(self, segment: str) -> Node:
         if segment.endswith("[]"):
             holder = self.descend(segment[:-2]) if segment[:-2] else self
             if holder.item is None:
-                holder.item = _Node(f"{holder.path}[]")
+                holder.item = Node(f"{holder.path}[]")
             return holder.item
         if segment == "*":
             if self.any is None:
-                self.any = _Node(f"{self.path}.*")
+                self.any = Node(f"{self.path}.*")
             return self.any
         if segment not in self.children:
-            self.children[segment] = _Node(f"{self.path}.{segment}" if self.path else segment)
+            self.children[segment] = Node(f"{self.path}.{segment}" if self.path else segment)
         return self.children[segment]
 
-    def walk_to(self, path: str) -> _Node:
+    def walk_to(self, path: str) -> Node:
         node = self
         for segment in path.split(".") if path else ():
             node = node.descend(segment)
@@ -87,9 +87,9 @@ def _mode(column: Column, api_version: int, path: str) -> Any:
     return None
 
 
-def build_trie(api_version: int) -> _Node:
+def build_trie(api_version: int) -> Node:
     """Every catalog path of one API version as a trie, with the rows each node opens."""
-    root = _Node("")
+    root = Node("")
     for ti, t in enumerate(TABLES):
         names = [c.name for c in (*SYSTEM_COLUMNS, *t.keys, *t.columns)]
         for anchor in t.anchors.get(api_version, ()):
@@ -124,7 +124,7 @@ class _Emitter:
     def line(self, depth: int, text: str) -> None:
         self.lines.append("    " * depth + text)
 
-    def node(self, node: _Node, var: str, depth: int, slot: str | None) -> None:
+    def node(self, node: Node, var: str, depth: int, slot: str | None) -> None:
         for ti, fixed, slot_index in node.opens:
             self.line(depth, f"r{ti} = [None] * {table_width(ti)}")
             self.line(depth, f"r{ti}[0] = rid; r{ti}[1] = ver")
@@ -145,7 +145,7 @@ class _Emitter:
             self.line(depth, "else:")
             self.line(depth + 1, f"batch.reject(rid, ver, {node.path!r}, 'array', {var})")
 
-    def leaf(self, node: _Node, var: str, depth: int, kind: str, mode: Any) -> None:
+    def leaf(self, node: Node, var: str, depth: int, kind: str, mode: Any) -> None:
         targets = [f"r{ti}[{ci}]" for ti, ci, k, m in node.leaves if (k, m) == (kind, mode)]
         assign = " = ".join(targets)
         reject = f"batch.reject(rid, ver, {node.path!r}, {kind!r}, {var})"
@@ -172,7 +172,7 @@ class _Emitter:
             self.line(depth, f"if type({var}) is {_CHECKS[kind]}: {assign} = {var}")
             self.line(depth, f"else: {reject}")
 
-    def object(self, node: _Node, var: str, depth: int) -> None:
+    def object(self, node: Node, var: str, depth: int) -> None:
         self.line(depth, f"if type({var}) is dict:")
         if node.any is None:
             known = self.fresh("K")
