@@ -64,6 +64,8 @@ class FingerprintApiResource(dg.ConfigurableResource):
     settings: ApiSettings = ApiSettings()
 
     def client(self, state: StateStore) -> FingerprintClient:
-        """A client whose rate budget is shared, per key, by every process using this warehouse's state."""
+        """A client whose rate budget is shared, per key, by every run using this warehouse's catalog database
+        (every machine with PostgreSQL, every process of this machine otherwise)."""
         key = Secret(self.secret_api_key)
-        return FingerprintClient(self.settings, key, limiter_for(self.settings, key, state.rate_limit_dir))
+        limiter = limiter_for(self.settings, key, state.rate_limit_dir, state.engine)
+        return FingerprintClient(self.settings, key, limiter)

@@ -20,7 +20,8 @@ request_cannot_be_parsed, too_many_requests, failed).
 `GET /events/search` and `GET /v4/events` run steps 1-3 (a throttled search always gets a 429), then
 `simulator.search`.
 
-Control endpoints (never delayed, faulted, throttled or counted): `GET /_simulator/stats`, `POST
+Control endpoints (never delayed, faulted, throttled or counted): `GET /_simulator/stats`, `GET
+/_simulator/arrivals` (when each API request arrived, for measuring the rate a key really saw), `POST
 /_simulator/reset`. Everything else is a plain-text 404.
 """
 
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -49,6 +50,7 @@ __all__ = ["SimulatorConfig", "SimulatorHandle", "start"]
 
 DAY_MS = 86_400_000
 JSON = "application/json"
+ARRIVALS_KEPT = 100_000
 
 
 def _error(code: str, message: str) -> bytes:
@@ -85,11 +87,13 @@ class Stats:
             self.throttled = 0
             self.throttled_in_200 = 0
             self.faults: Counter[str] = Counter({DROP: 0, SERVER_ERROR: 0, TRUNCATE: 0})
+            self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
 
     def request(self, kind: str) -> None:
         with self._lock:
             self.total += 1
             self.by_kind[kind] += 1
+            self.arrivals.append(time.time())
 
     def answered(self, status: int | None, fault: str | None = None, throttled: bool = False) -> None:
         with self._lock:
@@ -100,6 +104,11 @@ class Stats:
             if throttled:
                 self.throttled += 1
                 self.throttled_in_200 += status == 200
+
+    def arrival_times(self) -> list[float]:
+        """When each API request arrived (wall clock, the last ARRIVALS_KEPT): the rate the key really saw."""
+        with self._lock:
+            return list(self.arrivals)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -193,6 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/_simulator/stats":
             self._send(200, orjson.dumps(self.server.state.stats.snapshot()))
+        elif url.path == "/_simulator/arrivals":
+            self._send(200, orjson.dumps(self.server.state.stats.arrival_times()))
         elif url.path == "/events/search":
             self._api("search", url.query, None)
         elif url.path.startswith("/events/") and url.path.count("/") == 2:
@@ -341,6 +352,10 @@ class SimulatorHandle:
     def stats(self) -> dict[str, Any]:
         """The same counters as `GET /_simulator/stats`."""
         return self._server.state.stats.snapshot()
+
+    def arrivals(self) -> list[float]:
+        """When each API request arrived, as `GET /_simulator/arrivals` gives it."""
+        return self._server.state.stats.arrival_times()
 
     def reset_stats(self) -> None:
         self._server.state.stats.reset()

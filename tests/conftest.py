@@ -8,6 +8,7 @@ import os
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"  # before anything imports dagster
 
 import copy
+import uuid
 import socket
 import subprocess
 import sys
@@ -388,3 +389,88 @@ def start_receiver_process(warehouse: Path, secrets: str | None = "s3cret", *arg
             proc.wait(timeout=60)
 
     return RunningReceiver(url, warehouse, stop, proc, [first])
+
+
+# --- the shared services of a deployment: PostgreSQL (this machine's) and an S3-compatible store (moto) -------
+POSTGRES_ADMIN_URL = os.environ.get("FPWH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards), as a SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"fpwh_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as con:
+            con.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as error:
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error.orig}"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from pipelines.storage.database import dispose
+
+    dispose(url)
+    with admin.connect() as con:
+        con.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@dataclass
+class S3:
+    """An S3-compatible server (moto) on a loopback port, with a bucket, and the AWS variables that reach it."""
+
+    endpoint: str
+    bucket: str
+    env: dict[str, str]
+
+    def url(self, prefix: str = "warehouse") -> str:
+        return f"s3://{self.bucket}/{prefix}"
+
+    def keys(self, prefix: str = "") -> list[str]:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
+    """A moto S3 server in its own process and a fresh bucket; the AWS_* variables point this process at it."""
+    import boto3
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="fpwh")
+            break
+        except Exception:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise
+            time.sleep(0.1)
+    yield S3(endpoint, "fpwh", env)
+    server.terminate()
+    server.wait(timeout=30)

@@ -59,3 +59,11 @@ def redact(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "<unparsable URL>"
+
+
+def dispose(url: str) -> None:
+    """Close the process's connections to `url` (before a database is dropped, or a process forks)."""
+    with _LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
