@@ -177,6 +177,20 @@ class LogSettings(dg.Config):
         "A log line with more distinct request IDs than this is rejected (`too_many_ids`), not fetched.",
         "set it to 1 or more",
     )
+    max_rejected_share: float = setting(
+        0.1,
+        "FPWH_MAX_REJECTED_SHARE",
+        "WARN check: above this share of unusable lines among a day's lines that carry a request ID (malformed, "
+        "invalid ID, binary, ...; lines without any ID are not counted), the day is flagged.",
+        "give a share between 0 and 1, e.g. 0.1",
+    )
+
+    @field_validator("max_rejected_share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("Input should be between 0 and 1")
+        return value
 
     @field_validator("max_ids_per_line")
     @classmethod

@@ -2,6 +2,7 @@
 
 - the fetch queue of a day (the logged request IDs without a final outcome when the queue was taken);
 - the search cursor of a day (where a resumed search continues);
+- the days each application-log file holds (`pipelines.log_days`), so a day's run reads only its files;
 - the folders of inter-process locks and of the per-key rate-limit bucket.
 
 Everything lives under `<warehouse>/state/` and `<warehouse>/.locks/`; callers never build these paths.
@@ -9,6 +10,8 @@ Everything lives under `<warehouse>/state/` and `<warehouse>/.locks/`; callers n
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import orjson
 import polars as pl
 
 from pipelines.storage.atomic import write_atomically
+from pipelines.storage.locks import exclusive_lock
 
 _QUEUE_SCHEMA = {"request_id": pl.String}
 
@@ -65,3 +69,27 @@ class StateStore:
     def save_search_cursor(self, day: date, cursor: dict[str, Any]) -> None:
         body = orjson.dumps(cursor, option=orjson.OPT_INDENT_2)
         write_atomically(self._cursor_path(day), lambda fh: fh.write(body))
+
+    # --- days per log file ----------------------------------------------------------------------------------
+    @property
+    def _log_index_path(self) -> Path:
+        return self.state_dir / "log_files.json"
+
+    def log_file_days(self) -> dict[str, dict[str, Any]]:
+        """Per log path, what `save_log_file_days` last stored for it (empty when absent or unreadable)."""
+        try:
+            saved = orjson.loads(self._log_index_path.read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
+    def save_log_file_days(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge `entries` into the stored index, dropping paths that no longer exist.
+
+        Runs of several days may finish at once: the merge happens under a lock, so no run's entries are lost.
+        """
+        with exclusive_lock(self.lock_path("log_files"), timeout_s=60.0, purpose="update the log-file index"):
+            merged = {path: entry for path, entry in self.log_file_days().items() if os.path.exists(path)}
+            merged.update(entries)
+            body = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)
+            write_atomically(self._log_index_path, lambda fh: fh.write(body))

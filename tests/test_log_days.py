@@ -1,0 +1,95 @@
+"""The log-file index: a day's run reads only the files holding that day, and the sensor judges files by stat alone."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from pipelines.log_days import SensorCursor, days_to_request, read_day, stamp_of
+from pipelines.logs import read_logs
+from pipelines.state import StateStore
+from transforms.applog import LogOptions
+
+FIRST = date(2024, 2, 1)
+OPTIONS = LogOptions()
+
+
+def request_id(day: date, n: int) -> str:
+    ms = int(datetime.combine(day, datetime.min.time(), UTC).timestamp() * 1000) + 3_600_000 + n
+    return f"{ms}.AbC{n:03d}"
+
+
+def write_day_file(folder: Path, day: date, ids: int = 3, extra: list[bytes] = ()) -> Path:
+    """One log file per day, as rotation leaves them: `ids` lines of that day, plus `extra` raw lines."""
+    lines = [orjson.dumps({"requestId": request_id(day, n), "user": f"u{n}"}) for n in range(ids)]
+    path = folder / f"app-{day.isoformat()}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(line + b"\n" for line in [*lines, *extra]))
+    return path
+
+
+def month_of_logs(tmp_path: Path, days: int = 30) -> str:
+    for offset in range(days):
+        write_day_file(tmp_path / "logs", FIRST + timedelta(days=offset))
+    return str(tmp_path / "logs" / "*.log")
+
+
+def test_once_indexed_a_day_reads_only_the_files_that_hold_it(tmp_path: Path):
+    pattern, state = month_of_logs(tmp_path), StateStore(tmp_path / "warehouse")
+    first = read_day(pattern, OPTIONS, FIRST, state)
+    assert len(first.result.files) == 30 and first.result.occurrences.height == 3  # nothing indexed yet
+    day = FIRST + timedelta(days=17)
+    later = read_day(pattern, OPTIONS, day, state)
+    assert later.result.files == [str(tmp_path / "logs" / f"app-{day.isoformat()}.log")]
+    assert later.files_skipped == 29 and len(later.files_matched) == 30
+    assert later.result.occurrences.equals(read_logs(pattern, OPTIONS, day=day).occurrences)
+
+
+def test_a_file_whose_size_or_mtime_changed_is_read_again_and_reindexed(tmp_path: Path):
+    pattern, state = month_of_logs(tmp_path, days=3), StateStore(tmp_path / "warehouse")
+    read_day(pattern, OPTIONS, FIRST, state)
+    third = FIRST + timedelta(days=2)
+    first_file = tmp_path / "logs" / f"app-{FIRST.isoformat()}.log"
+    with first_file.open("ab") as fh:  # a late line of the third day lands in the first day's file
+        fh.write(orjson.dumps({"requestId": request_id(third, 99)}) + b"\n")
+    logs = read_day(pattern, OPTIONS, third, state)
+    assert sorted(logs.result.files) == sorted([str(first_file), str(tmp_path / "logs" / f"app-{third}.log")])
+    assert logs.result.occurrences.height == 4
+    assert state.log_file_days()[str(first_file)]["days"] == [FIRST.isoformat(), third.isoformat()]
+
+
+def test_a_file_without_any_request_id_is_indexed_as_such_and_not_read_again(tmp_path: Path):
+    pattern, state = month_of_logs(tmp_path, days=2), StateStore(tmp_path / "warehouse")
+    noise = tmp_path / "logs" / "nginx.log"
+    noise.write_bytes(b"GET /health 200\n" * 50)
+    assert str(noise) in read_day(pattern, OPTIONS, FIRST, state).result.files
+    again = read_day(pattern, OPTIONS, FIRST, state)
+    assert str(noise) not in again.result.files and again.files_without_ids == [str(noise)]
+
+
+def test_the_index_keeps_every_writers_entries_and_forgets_vanished_files(tmp_path: Path):
+    state = StateStore(tmp_path / "warehouse")
+    a, b = write_day_file(tmp_path, FIRST), write_day_file(tmp_path, FIRST + timedelta(days=1))
+    state.save_log_file_days({str(a): {"size": 1, "mtime_ns": 1, "days": []}})
+    state.save_log_file_days({str(b): {"size": 2, "mtime_ns": 2, "days": []}})
+    assert set(state.log_file_days()) == {str(a), str(b)}
+    a.unlink()
+    state.save_log_file_days({})
+    assert set(state.log_file_days()) == {str(b)}
+
+
+def test_the_sensor_asks_for_a_new_files_mtime_day_then_for_every_day_the_index_finds(tmp_path: Path):
+    pattern, state = month_of_logs(tmp_path, days=3), StateStore(tmp_path / "warehouse")
+    written = datetime.combine(FIRST + timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=23)
+    for path in (tmp_path / "logs").iterdir():
+        os.utime(path, (written.timestamp(), written.timestamp()))
+    stamps = {str(p): stamp_of(str(p)) for p in (tmp_path / "logs").iterdir()}
+    days, cursor = days_to_request(stamps, SensorCursor.parse(None), state.log_file_days())
+    assert days == [written.date().isoformat()] and len(cursor.pending) == 3  # not indexed: where lines landed
+    read_day(pattern, OPTIONS, FIRST, state)  # a run indexes them
+    days, cursor = days_to_request(stamps, cursor, state.log_file_days())
+    assert days == [(FIRST + timedelta(days=n)).isoformat() for n in range(3)] and not cursor.pending
+    assert days_to_request(stamps, cursor, state.log_file_days())[0] == []  # nothing changed since
