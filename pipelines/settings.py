@@ -305,7 +305,9 @@ class Settings(BaseModel, frozen=True):
             settings = cls.model_validate(raw)
         except ValidationError as error:
             problems += [_describe(problem, env) for problem in error.errors()]
-        problems += _path_problems(env.get("FPWH_WAREHOUSE_DIR") or WarehouseSettings().directory)
+        problems += folder_problems(
+            "FPWH_WAREHOUSE_DIR", env.get("FPWH_WAREHOUSE_DIR") or WarehouseSettings().directory
+        )
         if require_key:
             problems += _key_problems(env.get(SECRET_KEY_ENV, ""))
         if problems:
@@ -370,15 +372,16 @@ def _describe(problem: Mapping[str, Any], env: Mapping[str, str]) -> str:
     return f"{var}={env.get(var, '')!r}: {message}{fix}"
 
 
-def _path_problems(directory: str) -> list[str]:
-    """A warehouse folder under an existing file can never be created: say so before any work."""
+def folder_problems(variable: str, directory: str) -> list[str]:
+    """A folder (named by `variable`) under an existing file, or in a read-only one, can never be created or
+    written: say so, in one line, before any work."""
     path = Path(directory).expanduser().absolute()
     for parent in (path, *path.parents):
         if parent.exists():
             if not parent.is_dir():
-                return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is a file, not a folder; point it at a folder"]
+                return [f"{variable}={directory!r}: {parent} is a file, not a folder; point it at a folder"]
             if not os.access(parent, os.W_OK | os.X_OK):
-                return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is not writable by this user; fix its permissions"]
+                return [f"{variable}={directory!r}: {parent} is not writable by this user; fix its permissions"]
             return []
     return []
 

@@ -1,0 +1,140 @@
+"""`fpwh run DAY|START..END` and `fpwh check [--offline]`: the operator's commands (`./fpwh` dispatches here).
+
+Both validate every setting first and report every problem at once, one line each, exiting 2 without a
+traceback. `run` materializes the days through the same Dagster definitions as the code location, each day its
+own partition run (with its own checks and metadata) recorded in the persistent instance (`pipelines.instance`),
+all in this one process: Dagster, polars and DuckDB are imported and the definitions built once for the whole
+range, so a backfill's overhead is paid once, not per day. It closes with a summary per day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipelines import preflight
+from pipelines.instance import dagster_home, home_problems
+from pipelines.settings import SECRET_KEY_ENV, Settings, SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_MISCONFIGURED = 0, 1, 2
+# The run's console shows what the assets say (fetch progress, warnings), not Dagster's DEBUG step events; the
+# instance's event log, which the UI reads, keeps every event whatever the console's level.
+INFO_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except preflight.Problems as problems:
+        for line in problems.lines:
+            print(f"fpwh: {line}", file=sys.stderr)
+        return EXIT_MISCONFIGURED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fpwh", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="materialize days (each its own partition run) and summarise them")
+    run.add_argument("days", metavar="DAY|START..END", help="a UTC day (YYYY-MM-DD) or an inclusive range")
+    run.set_defaults(command=run_days)
+    check = commands.add_parser("check", help="validate the configuration and reach the Server API with one call")
+    check.add_argument("--offline", action="store_true", help="make no API call")
+    check.set_defaults(command=check_setup)
+    return parser
+
+
+def validated(days_arg: str | None = None) -> tuple[Settings, list]:
+    """The settings and the requested days, or every problem with them (and with the instance folder) at once."""
+    problems: list[str] = []
+    settings = None
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        problems += error.problems
+    days: list = []
+    if days_arg is not None:
+        days, bad_days = preflight.parse_days(days_arg)
+        problems += bad_days
+    if settings is not None:
+        problems += preflight.day_problems(days, settings, preflight.last_complete_day())
+        problems += preflight.log_problems(settings)
+    problems += home_problems(dagster_home())
+    if problems or settings is None:
+        raise preflight.Problems(problems)
+    return settings, days
+
+
+def run_days(args: argparse.Namespace) -> int:
+    """Materialize each day in turn against the persistent instance; stop at the first failed day."""
+    settings, days = validated(args.days)
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.automation import DAILY_JOB
+    from pipelines.instance import open_instance  # Dagster's run machinery: only once the settings are valid
+    from pipelines.run_summary import DaySummary
+
+    job = build_definitions(settings).resolve_job_def(DAILY_JOB)
+    tags = {"fpwh/command": "run", "fpwh/days": args.days}
+    summaries: list[DaySummary] = []
+    with open_instance(dagster_home()) as instance:
+        for day in days:
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                partition_key=day.isoformat(),
+                instance=instance,
+                raise_on_error=False,
+                run_config=INFO_CONSOLE,
+                tags=tags,
+            )
+            summaries.append(DaySummary.of(day.isoformat(), result, time.perf_counter() - started))
+            if not result.success:
+                break
+    _print_summary(summaries, days, settings)
+    return EXIT_OK if all(s.success for s in summaries) and len(summaries) == len(days) else EXIT_FAILED
+
+
+def _print_summary(summaries: list, days: list, settings: Settings) -> None:
+    print("\nfpwh run: summary", flush=True)
+    for summary in summaries:
+        print("\n".join(summary.lines()))
+    left = days[len(summaries) :]
+    if left:
+        print(
+            f"not run: {left[0]}..{left[-1]} ({len(left)} days); fix the failure, then: fpwh run {left[0]}..{left[-1]}"
+        )
+    ok = sum(s.success for s in summaries)
+    took = sum(s.seconds for s in summaries)
+    print(f"{ok} of {len(days)} days ok in {took:.1f} s")
+    print(f"warehouse    {settings.warehouse.root / 'fingerprint.duckdb'}")
+    print(f"dashboard    {settings.warehouse.root / 'dashboard' / 'index.html'}")
+    print(f"run history  DAGSTER_HOME={dagster_home()} (dagster dev -w workspace.yaml shows it)")
+
+
+def check_setup(args: argparse.Namespace) -> int:
+    """Say what the configuration points at, then reach the API with one call (none with --offline)."""
+    settings, _ = validated()
+    from pipelines.logs import find_log_files
+    from pipelines.state import StateStore
+
+    changed = ", ".join(sorted(settings.environment())) or "none"
+    files = find_log_files(settings.logs.glob)
+    database = settings.warehouse.root / "fingerprint.duckdb"
+    print(f"settings     ok; set in the environment (differing from the defaults): {changed}")
+    print(f"logs         FPWH_LOG_GLOB={settings.logs.glob!r} matches {len(files)} files")
+    print(f"warehouse    {database} ({'published' if database.is_file() else 'not published yet'})")
+    print(f"partitions   {settings.schedule.first_day} to {preflight.last_complete_day()} (UTC days)")
+    print(f"run history  DAGSTER_HOME={dagster_home()}")
+    if args.offline:
+        print("api          not called (--offline)")
+        return EXIT_OK
+    probe = preflight.probe_api(settings, os.environ[SECRET_KEY_ENV], StateStore(Path(settings.warehouse.root)))
+    print(f"api          {probe.message}")
+    return EXIT_OK if probe.ok else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
