@@ -38,6 +38,16 @@ TODAY = datetime.now(UTC).date()
 StartSimulator = Callable[..., SimulatorHandle]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DAGSTER_HOME for the session and every process it starts: never the repository's `.dagster_home` (an
+    operator's run history), and never a `.tmp_dagster_home_*` that Dagster's CLIs create in the working folder."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
 @pytest.fixture
 def simulator() -> Iterator[StartSimulator]:
     """A factory `start(**config_overrides) -> SimulatorHandle`; everything it started is stopped afterwards.

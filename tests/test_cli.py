@@ -81,7 +81,7 @@ MISCONFIGURATIONS = {
             "FPWH_WAREHOUSE_DIR",
             "DAY",
         ],
-    ),  # fmt: skip
+    ),
 }
 
 

@@ -191,6 +191,25 @@ def test_the_demo_command_runs_end_to_end(tmp_path):
     assert (tmp_path / "warehouse" / "fingerprint.duckdb").is_file()
 
 
+def test_the_demo_stops_before_starting_anything_on_a_misconfigured_variable(tmp_path):
+    env = {**os.environ, "FPWH_START_DATE": "garbage"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "demo", "--workdir", str(tmp_path / "demo"), "--warehouse", str(tmp_path / "wh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "fpwh demo: FPWH_START_DATE='garbage': Input should be a date as YYYY-MM-DD; give a date as YYYY-MM-DD, "
+        "e.g. 2025-01-01"
+    ]
+    assert not (tmp_path / "demo").exists()
+
+
 def test_group_silver_rebuilds_the_tables_from_bronze_without_any_api_call(world):
     day = world.days[0]
     assert world.run_day(day).success
