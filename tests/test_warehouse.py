@@ -25,6 +25,7 @@ from pipelines.storage.warehouse import (
     publish_lock,
     publish_views,
 )
+from pipelines.tables import WAREHOUSE_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 DAY1, DAY2, DAY3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
@@ -380,6 +381,10 @@ OLD_DUCKDB_READER = textwrap.dedent(
         "types": con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall(),
         "bots": con.execute("SELECT count(*) FROM bots").fetchall(),
         "meta": con.execute("SELECT fpwh_version FROM _fpwh_meta").fetchall(),
+        "comments": con.execute(
+            "SELECT table_name, comment FROM duckdb_columns() WHERE column_name = 'request_id' ORDER BY 1"
+        ).fetchall(),
+        "view_comment": con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'bots'").fetchall(),
     }))
     """
 )
@@ -389,7 +394,7 @@ OLD_DUCKDB_READER = textwrap.dedent(
 @pytest.mark.parametrize("release_line", ["1.4", "1.5", "1.1"])
 def test_the_published_file_opens_in_the_duckdb_versions_bi_tools_bundle(tmp_path: Path, release_line: str, old_duckdb):
     write_day(tmp_path, DAY1, 10)
-    bots = sql_file(tmp_path, "bots.sql", "CREATE VIEW bots AS SELECT * FROM events WHERE bot;")
+    bots = sql_file(tmp_path, "bots.sql", "-- Events a bot sent.\nCREATE VIEW bots AS SELECT * FROM events WHERE bot;")
     publish_views(tmp_path, SCHEMAS, [bots])
     python = old_duckdb(release_line)
 
@@ -404,3 +409,6 @@ def test_the_published_file_opens_in_the_duckdb_versions_bi_tools_bundle(tmp_pat
     assert report["types"][4] == ["event_time", "TIMESTAMP WITH TIME ZONE"]
     assert report["bots"] == [[2]]
     assert report["meta"][0][0]
+    request_id = WAREHOUSE_TABLES["events"].columns["request_id"]
+    assert report["comments"] == [["bots", request_id], ["events", request_id]]  # COMMENT ON reads back
+    assert report["view_comment"] == [["Events a bot sent."]]

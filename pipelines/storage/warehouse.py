@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.comments import apply_comments
 from pipelines.storage import lake, snapshots
 from pipelines.storage.atomic import replacing
 from pipelines.storage.locks import exclusive_lock
@@ -149,6 +150,7 @@ def _write_database(
             for sql_file in sql_files:
                 _run_sql_file(con, Path(sql_file))
             _write_meta(con, sorted(table_schemas), snapshot)
+            apply_comments(con, sql_files)
             con.execute("CHECKPOINT")
     except duckdb.Error as error:
         raise PublishError(f"building {path.name} failed, previous warehouse file kept: {error}") from error
