@@ -10,10 +10,12 @@ range, so a backfill's overhead is paid once, not per day. It closes with a summ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines import preflight
@@ -41,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="materialize days (each its own partition run) and summarise them")
     run.add_argument("days", metavar="DAY|START..END", help="a UTC day (YYYY-MM-DD) or an inclusive range")
+    run.add_argument("--force", action="store_true", help="run days that are up to date too")
     run.set_defaults(command=run_days)
     check = commands.add_parser("check", help="validate the configuration and reach the Server API with one call")
     check.add_argument("--offline", action="store_true", help="make no API call")
@@ -70,31 +73,74 @@ def validated(days_arg: str | None = None) -> tuple[Settings, list]:
 
 
 def run_days(args: argparse.Namespace) -> int:
-    """Materialize each day in turn against the persistent instance; stop at the first failed day."""
-    settings, days = validated(args.days)
-    from pipelines.definitions import build_definitions
-    from pipelines.defs.automation import DAILY_JOB
-    from pipelines.instance import open_instance  # Dagster's run machinery: only once the settings are valid
-    from pipelines.run_summary import DaySummary
+    """Materialize each day in turn against the persistent instance; stop at the first failed day.
 
-    job = build_definitions(settings).resolve_job_def(DAILY_JOB)
-    tags = {"fpwh/command": "run", "fpwh/days": args.days}
+    A day whose logs, settings and code are unchanged since its last clean run is reported up to date, not run
+    (`pipelines.day_inputs`), unless `--force`: cost grows with work, not with runs.
+    """
+    settings, days = validated(args.days)
+    from pipelines.day_inputs import day_fingerprint
+    from pipelines.run_summary import DaySummary
+    from pipelines.state import StateStore
+    from pipelines.storage.warehouse import database_path
+
+    state = StateStore(settings.warehouse.root)
+    published = database_path(settings.warehouse.root).is_file()
     summaries: list[DaySummary] = []
-    with open_instance(dagster_home()) as instance:
-        for day in days:
-            started = time.perf_counter()
-            result = job.execute_in_process(
-                partition_key=day.isoformat(),
-                instance=instance,
-                raise_on_error=False,
-                run_config=INFO_CONSOLE,
-                tags=tags,
-            )
-            summaries.append(DaySummary.of(day.isoformat(), result, time.perf_counter() - started))
-            if not result.success:
-                break
+    runner = _DayRunner(settings, args.days)
+    for day in days:
+        last = state.day_run(day)
+        if not args.force and published and last and last.get("inputs") == day_fingerprint(day, settings, state):
+            summaries.append(DaySummary.up_to_date(day.isoformat(), last))
+            continue
+        summary = runner.run(day)
+        summaries.append(summary)
+        inputs = day_fingerprint(day, settings, state) if summary.clean else None
+        if inputs:
+            state.save_day_run(day, {"inputs": inputs, "run_id": summary.run_id, "finished_at": _now()})
+        if not summary.success:
+            break
+    runner.close()
     _print_summary(summaries, days, settings)
     return EXIT_OK if all(s.success for s in summaries) and len(summaries) == len(days) else EXIT_FAILED
+
+
+class _DayRunner:
+    """Runs days of the daily job in this process; the definitions and the instance are loaded on first use only."""
+
+    def __init__(self, settings: Settings, days_arg: str) -> None:
+        self.settings = settings
+        self.tags = {"fpwh/command": "run", "fpwh/days": days_arg}
+        self._stack = contextlib.ExitStack()
+        self._job = None
+        self._instance = None
+
+    def run(self, day: date):
+        from pipelines.run_summary import DaySummary
+
+        if self._job is None:
+            from pipelines.definitions import build_definitions
+            from pipelines.defs.automation import DAILY_JOB
+            from pipelines.instance import open_instance
+
+            self._job = build_definitions(self.settings).resolve_job_def(DAILY_JOB)
+            self._instance = self._stack.enter_context(open_instance(dagster_home()))
+        started = time.perf_counter()
+        result = self._job.execute_in_process(
+            partition_key=day.isoformat(),
+            instance=self._instance,
+            raise_on_error=False,
+            run_config=INFO_CONSOLE,
+            tags=self.tags,
+        )
+        return DaySummary.of(day.isoformat(), result, time.perf_counter() - started)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _print_summary(summaries: list, days: list, settings: Settings) -> None:
@@ -108,7 +154,8 @@ def _print_summary(summaries: list, days: list, settings: Settings) -> None:
         )
     ok = sum(s.success for s in summaries)
     took = sum(s.seconds for s in summaries)
-    print(f"{ok} of {len(days)} days ok in {took:.1f} s")
+    fresh = sum(s.up_to_date_since is not None for s in summaries)
+    print(f"{ok} of {len(days)} days ok in {took:.1f} s" + (f" ({fresh} up to date, not run)" if fresh else ""))
     print(f"warehouse    {settings.warehouse.root / 'fingerprint.duckdb'}")
     print(f"dashboard    {settings.warehouse.root / 'dashboard' / 'index.html'}")
     print(f"run history  DAGSTER_HOME={dagster_home()} (dagster dev -w workspace.yaml shows it)")

@@ -21,6 +21,7 @@ from pipelines.storage.locks import exclusive_lock
 DEFAULT_HOME = ".dagster_home"
 HOME_ENV = "DAGSTER_HOME"
 _INIT_LOCK = ".fpwh-init.lock"
+_READY = ".fpwh-initialised"  # written once the storages exist: later processes skip the lock and the first open
 _INSTANCE_YAML = """\
 # Written by fpwh on first use: the Dagster instance `fpwh run` records runs, materializations and check results in.
 # Point `dagster dev` at this folder (DAGSTER_HOME) to see them. Dagster's options go here:
@@ -43,6 +44,9 @@ def home_problems(home: Path) -> list[str]:
 
 def prepare(home: Path) -> None:
     """Create the instance's folder, `dagster.yaml` and storages once, whichever process gets there first."""
+    ready = home / _READY
+    if ready.exists():
+        return  # opening an instance costs ~1 s: do it once per folder, not once per command
     home.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(home / _INIT_LOCK, timeout_s=120.0, purpose="initialise the Dagster instance"):
         config = home / "dagster.yaml"
@@ -50,6 +54,7 @@ def prepare(home: Path) -> None:
             config.write_text(_INSTANCE_YAML, encoding="utf-8")
         with dg.DagsterInstance.from_config(str(home)):
             pass  # opening it creates and migrates the SQLite storages
+        ready.touch()
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.day_inputs import is_clean
+
 _PLANNED_CHECK = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value
 
 
@@ -28,6 +30,7 @@ class DaySummary:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # asset → metadata values
     checks: dict[str, str] = field(default_factory=dict)  # check → passed / warned / failed / not run
     failure: str | None = None
+    up_to_date_since: str | None = None  # not run: nothing changed since this clean run (`pipelines.day_inputs`)
 
     @classmethod
     def of(cls, day: str, result: dg.ExecuteInProcessResult, seconds: float) -> DaySummary:
@@ -45,11 +48,28 @@ class DaySummary:
         failure = f"{failures[0].step_key}: {_first_line(failures[0])}" if failures else None
         return cls(day, result.run_id, result.success, seconds, metadata, {**planned, **verdicts}, failure)
 
+    @classmethod
+    def up_to_date(cls, day: str, last_run: Mapping[str, Any]) -> DaySummary:
+        """A day not run, because nothing it reads changed since `last_run` (its ID and end time)."""
+        since = f"run {str(last_run.get('run_id', ''))[:8]}, {last_run.get('finished_at', '?')}"
+        return cls(day, str(last_run.get("run_id", "")), True, 0.0, up_to_date_since=since)
+
+    @property
+    def clean(self) -> bool:
+        """Succeeded with every logged ID final and no failed check: running it again could change nothing."""
+        outcomes = self.number("raw_events", "outcomes_total", {}) or {}
+        failed_checks = sum(verdict in ("failed", "not run") for verdict in self.checks.values())
+        return self.success and is_clean(outcomes, self.number("raw_events", "still_to_do"), failed_checks)
+
     def number(self, asset: str, name: str, default: Any = 0) -> Any:
         return self.metadata.get(asset, {}).get(name, default)
 
     def lines(self) -> list[str]:
         """The day's block of the closing summary."""
+        if self.up_to_date_since:
+            return [
+                f"{self.day}  up to date: logs, settings and code unchanged since {self.up_to_date_since} (--force)"
+            ]
         status = "ok" if self.success else "FAILED"
         head = f"{self.day}  {status} in {self.seconds:.1f} s  (run {self.run_id[:8]})"
         if self.failure:

@@ -3,6 +3,7 @@
 - the fetch queue of a day (the logged request IDs without a final outcome when the queue was taken);
 - the search cursor of a day (where a resumed search continues);
 - the days each application-log file holds (`pipelines.log_days`), so a day's run reads only its files;
+- the inputs of each day's last clean run (`pipelines.day_inputs`), so `fpwh run` skips a day with nothing to do;
 - the folders of inter-process locks and of the per-key rate-limit bucket.
 
 Everything lives under `<warehouse>/state/` and `<warehouse>/.locks/`; callers never build these paths.
@@ -93,3 +94,19 @@ class StateStore:
             merged.update(entries)
             body = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)
             write_atomically(self._log_index_path, lambda fh: fh.write(body))
+
+    # --- the last clean run of a day ------------------------------------------------------------------------
+    def _day_run_path(self, day: date) -> Path:
+        return self.state_dir / "day_runs" / f"day={day.isoformat()}.json"
+
+    def day_run(self, day: date) -> dict[str, Any] | None:
+        """What `save_day_run` stored for the day (its inputs' fingerprint, run ID, ...), or None."""
+        try:
+            saved = orjson.loads(self._day_run_path(day).read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return None
+        return saved if isinstance(saved, dict) else None
+
+    def save_day_run(self, day: date, record: Mapping[str, Any]) -> None:
+        body = orjson.dumps(dict(record), option=orjson.OPT_INDENT_2)
+        write_atomically(self._day_run_path(day), lambda fh: fh.write(body))

@@ -165,3 +165,20 @@ def test_two_first_runs_at_once_on_a_fresh_dagster_home_both_succeed(world, tmp_
     assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
     with DagsterInstance.from_config(str(home)) as instance:
         assert len(instance.get_runs()) == 2
+
+
+def test_a_day_with_nothing_to_do_is_not_run_again_until_its_logs_change_or_force(world, tmp_path):
+    env, day = world_env(world, tmp_path / "dagster_home"), world.days[0]
+    assert fpwh("run", str(day), env=env).returncode == 0
+    calls = world.event_calls()
+    again = fpwh("run", str(day), env=env)
+    assert again.returncode == 0 and f"{day}  up to date" in again.stdout and world.event_calls() == calls
+    logfmt = world.root / "logs" / f"app-{day.isoformat()}.logfmt"
+    with logfmt.open("ab") as fh:  # a late line for the day arrives
+        fh.write(f'msg="login" fpRequestId="{world.sim.population.day_events(day)[0][1]}"\n'.encode())
+    changed = fpwh("run", str(day), env=env)
+    assert changed.returncode == 0 and f"{day}  ok in" in changed.stdout
+    forced = fpwh("run", "--force", str(day), env=env)
+    assert forced.returncode == 0 and f"{day}  ok in" in forced.stdout
+    with DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        assert len(instance.get_runs()) == 3  # the up-to-date day made no run

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 
 from pipelines.log_days import SensorCursor, days_to_request, read_day, stamp_of
 from pipelines.logs import read_logs
@@ -17,27 +19,19 @@ FIRST = date(2024, 2, 1)
 OPTIONS = LogOptions()
 
 
-def request_id(day: date, n: int) -> str:
-    ms = int(datetime.combine(day, datetime.min.time(), UTC).timestamp() * 1000) + 3_600_000 + n
-    return f"{ms}.AbC{n:03d}"
+@pytest.fixture
+def month_of_logs(write_day_log) -> Callable[..., str]:
+    """`month_of_logs(tmp_path, days=30)`: one log file per day from FIRST; returns their glob."""
+
+    def write(tmp_path: Path, days: int = 30) -> str:
+        for offset in range(days):
+            write_day_log(tmp_path / "logs", FIRST + timedelta(days=offset))
+        return str(tmp_path / "logs" / "*.log")
+
+    return write
 
 
-def write_day_file(folder: Path, day: date, ids: int = 3, extra: list[bytes] = ()) -> Path:
-    """One log file per day, as rotation leaves them: `ids` lines of that day, plus `extra` raw lines."""
-    lines = [orjson.dumps({"requestId": request_id(day, n), "user": f"u{n}"}) for n in range(ids)]
-    path = folder / f"app-{day.isoformat()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(line + b"\n" for line in [*lines, *extra]))
-    return path
-
-
-def month_of_logs(tmp_path: Path, days: int = 30) -> str:
-    for offset in range(days):
-        write_day_file(tmp_path / "logs", FIRST + timedelta(days=offset))
-    return str(tmp_path / "logs" / "*.log")
-
-
-def test_once_indexed_a_day_reads_only_the_files_that_hold_it(tmp_path: Path):
+def test_once_indexed_a_day_reads_only_the_files_that_hold_it(tmp_path: Path, month_of_logs):
     pattern, state = month_of_logs(tmp_path), StateStore(tmp_path / "warehouse")
     first = read_day(pattern, OPTIONS, FIRST, state)
     assert len(first.result.files) == 30 and first.result.occurrences.height == 3  # nothing indexed yet
@@ -48,20 +42,20 @@ def test_once_indexed_a_day_reads_only_the_files_that_hold_it(tmp_path: Path):
     assert later.result.occurrences.equals(read_logs(pattern, OPTIONS, day=day).occurrences)
 
 
-def test_a_file_whose_size_or_mtime_changed_is_read_again_and_reindexed(tmp_path: Path):
+def test_a_file_whose_size_or_mtime_changed_is_read_again_and_reindexed(tmp_path: Path, month_of_logs, request_id_on):
     pattern, state = month_of_logs(tmp_path, days=3), StateStore(tmp_path / "warehouse")
     read_day(pattern, OPTIONS, FIRST, state)
     third = FIRST + timedelta(days=2)
     first_file = tmp_path / "logs" / f"app-{FIRST.isoformat()}.log"
     with first_file.open("ab") as fh:  # a late line of the third day lands in the first day's file
-        fh.write(orjson.dumps({"requestId": request_id(third, 99)}) + b"\n")
+        fh.write(orjson.dumps({"requestId": request_id_on(third, 99)}) + b"\n")
     logs = read_day(pattern, OPTIONS, third, state)
     assert sorted(logs.result.files) == sorted([str(first_file), str(tmp_path / "logs" / f"app-{third}.log")])
     assert logs.result.occurrences.height == 4
     assert state.log_file_days()[str(first_file)]["days"] == [FIRST.isoformat(), third.isoformat()]
 
 
-def test_a_file_without_any_request_id_is_indexed_as_such_and_not_read_again(tmp_path: Path):
+def test_a_file_without_any_request_id_is_indexed_as_such_and_not_read_again(tmp_path: Path, month_of_logs):
     pattern, state = month_of_logs(tmp_path, days=2), StateStore(tmp_path / "warehouse")
     noise = tmp_path / "logs" / "nginx.log"
     noise.write_bytes(b"GET /health 200\n" * 50)
@@ -70,9 +64,9 @@ def test_a_file_without_any_request_id_is_indexed_as_such_and_not_read_again(tmp
     assert str(noise) not in again.result.files and again.files_without_ids == [str(noise)]
 
 
-def test_the_index_keeps_every_writers_entries_and_forgets_vanished_files(tmp_path: Path):
+def test_the_index_keeps_every_writers_entries_and_forgets_vanished_files(tmp_path: Path, write_day_log):
     state = StateStore(tmp_path / "warehouse")
-    a, b = write_day_file(tmp_path, FIRST), write_day_file(tmp_path, FIRST + timedelta(days=1))
+    a, b = write_day_log(tmp_path, FIRST), write_day_log(tmp_path / "b", FIRST)
     state.save_log_file_days({str(a): {"size": 1, "mtime_ns": 1, "days": []}})
     state.save_log_file_days({str(b): {"size": 2, "mtime_ns": 2, "days": []}})
     assert set(state.log_file_days()) == {str(a), str(b)}
@@ -81,7 +75,7 @@ def test_the_index_keeps_every_writers_entries_and_forgets_vanished_files(tmp_pa
     assert set(state.log_file_days()) == {str(b)}
 
 
-def test_the_sensor_asks_for_a_new_files_mtime_day_then_for_every_day_the_index_finds(tmp_path: Path):
+def test_the_sensor_asks_for_a_new_files_mtime_day_then_for_every_day_the_index_finds(tmp_path: Path, month_of_logs):
     pattern, state = month_of_logs(tmp_path, days=3), StateStore(tmp_path / "warehouse")
     written = datetime.combine(FIRST + timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=23)
     for path in (tmp_path / "logs").iterdir():
