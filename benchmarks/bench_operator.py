@@ -6,7 +6,8 @@ Every figure is the wall time of a real `python -m pipelines.cli run ...` proces
 instance, runs, summary), so it is what an operator waits for. Scenarios:
 - import: `python -c "import pipelines.definitions"`, the floor any run pays (median of 3);
 - busy day: one day of `--busy-per-day` logged IDs on a fresh warehouse;
-- no-op day: the same day again (nothing to fetch). Target: at most ~3x the import time;
+- no-op day: the same day again: nothing changed, so it is reported up to date, not run. Target: at most ~3x the
+  import time. Also `--force`d: nothing to fetch, but every table, the warehouse and the feeds are rebuilt;
 - backfill: `run START..END` over `--days` days of logs on a fresh warehouse, one process;
 - one day at a time: `--samples` days of the same logs, each its own process on another fresh warehouse, scaled
   to `--days` (the first sample indexes every log file, as the backfill's first day does). Target: the backfill
@@ -50,8 +51,8 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     return took, proc.stdout
 
 
-def fpwh_run(days: str, env: dict[str, str]) -> tuple[float, str]:
-    return timed([sys.executable, "-m", "pipelines.cli", "run", days], env)
+def fpwh_run(days: str, env: dict[str, str], *options: str) -> tuple[float, str]:
+    return timed([sys.executable, "-m", "pipelines.cli", "run", *options, days], env)
 
 
 def environment(url: str, logs: Path, work: Path, name: str) -> dict[str, str]:
@@ -98,7 +99,8 @@ def main() -> int:
         calls = stats(url)["total"]
         busy_s, busy_out = fpwh_run(str(days[-1]), busy_env)
         busy_calls = stats(url)["total"] - calls
-        noop_s, _ = fpwh_run(str(days[-1]), busy_env)
+        noop_s, noop_out = fpwh_run(str(days[-1]), busy_env)
+        forced_s, _ = fpwh_run(str(days[-1]), busy_env, "--force")
 
         range_logs = work / "range_logs"
         log_files = write_demo_logs(population, range_logs, start=days[0], days=args.days, per_day=args.range_per_day)
@@ -111,7 +113,15 @@ def main() -> int:
     busy_ids = re.search(r"(\d+) request IDs logged", busy_out)
     print(f"import pipelines.definitions   {import_s:6.2f} s  (median of {imports})")
     print(f"busy day ({busy_ids.group(1) if busy_ids else '?'} IDs)         {busy_s:6.2f} s  ({busy_calls} API calls)")
-    print(f"no-op day (same day again)     {noop_s:6.2f} s  = {noop_s / import_s:.2f} x import   (target <= ~3)")
+    skipped = "up to date" in noop_out
+    print(
+        f"no-op day (same day again)     {noop_s:6.2f} s  = {noop_s / import_s:.2f} x import"
+        f"   (target <= ~3; up to date, not run: {skipped})"
+    )
+    print(
+        f"same day again with --force    {forced_s:6.2f} s  = {forced_s / import_s:.2f} x import"
+        "   (nothing to fetch; rebuilds every table)"
+    )
     print(f"backfill of {args.days} days, one process {backfill_s:6.2f} s  = {backfill_s / args.days:.2f} s per day")
     print(f"one day per process            {one_day_s:6.2f} s  (mean of {', '.join(f'{s:.2f}' for s in singles)})")
     print(f"backfill / ({args.days} x one day)       {backfill_s / (args.days * one_day_s):.2f}")

@@ -17,10 +17,14 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines import preflight
 from pipelines.instance import dagster_home, home_problems
-from pipelines.settings import SECRET_KEY_ENV, Settings, SettingsError
+from pipelines.settings import SECRET_KEY_ENV, Settings, SettingsError, key_problems
+
+if TYPE_CHECKING:  # Dagster's run machinery is imported only once the settings are valid
+    from pipelines.run_summary import DaySummary
 
 EXIT_OK, EXIT_FAILED, EXIT_MISCONFIGURED = 0, 1, 2
 # The run's console shows what the assets say (fetch progress, warnings), not Dagster's DEBUG step events; the
@@ -51,15 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def validated(days_arg: str | None = None) -> tuple[Settings, list]:
+def validated(days_arg: str | None = None) -> tuple[Settings, list[date]]:
     """The settings and the requested days, or every problem with them (and with the instance folder) at once."""
     problems: list[str] = []
     settings = None
-    try:
-        settings = Settings.from_env()
+    try:  # the key apart, so that a missing key does not hide the problems the other checks would find
+        settings = Settings.from_env(require_key=False)
     except SettingsError as error:
         problems += error.problems
-    days: list = []
+    problems += key_problems(os.environ.get(SECRET_KEY_ENV, ""))
+    days: list[date] = []
     if days_arg is not None:
         days, bad_days = preflight.parse_days(days_arg)
         problems += bad_days
@@ -115,7 +120,7 @@ class _DayRunner:
         self._job = None
         self._instance = None
 
-    def run(self, day: date):
+    def run(self, day: date) -> DaySummary:
         from pipelines.run_summary import DaySummary
 
         if self._job is None:
@@ -143,7 +148,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _print_summary(summaries: list, days: list, settings: Settings) -> None:
+def _print_summary(summaries: list[DaySummary], days: list[date], settings: Settings) -> None:
     print("\nfpwh run: summary", flush=True)
     for summary in summaries:
         print("\n".join(summary.lines()))

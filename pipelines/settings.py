@@ -309,7 +309,7 @@ class Settings(BaseModel, frozen=True):
             "FPWH_WAREHOUSE_DIR", env.get("FPWH_WAREHOUSE_DIR") or WarehouseSettings().directory
         )
         if require_key:
-            problems += _key_problems(env.get(SECRET_KEY_ENV, ""))
+            problems += key_problems(env.get(SECRET_KEY_ENV, ""))
         if problems:
             raise SettingsError(problems)
         return settings
@@ -386,7 +386,8 @@ def folder_problems(variable: str, directory: str) -> list[str]:
     return []
 
 
-def _key_problems(key: str) -> list[str]:
+def key_problems(key: str) -> list[str]:
+    """What is wrong with the secret key's value (never quoted back), one line each."""
     if not key:
         return [f"{SECRET_KEY_ENV} is not set: export your Server API secret key (Fingerprint dashboard → API keys)"]
     if re.search(r"[\s\x00-\x1f\x7f]", key):
