@@ -61,7 +61,8 @@ def read_day(pattern: str, options: LogOptions, day: date, state: StateStore) ->
     Every file read is (re-)indexed with the days it holds. Reject counts cover the files read: a reject has no
     trustworthy day, and a file holding the day is where that day's unusable lines are.
     """
-    matched = match_log_files(pattern).paths
+    found = match_log_files(pattern)
+    matched = found.paths
     index = state.log_file_days()
     stamps = {path: stamp_of(path) for path in matched}
     known = {path: indexed_days(index.get(path), stamps[path]) for path in matched}
@@ -72,7 +73,7 @@ def read_day(pattern: str, options: LogOptions, day: date, state: StateStore) ->
         state.save_log_file_days(_entries(result.occurrences, fresh, stamps))
     on_day = result.occurrences.filter(pl.col("log_day") == day)
     day_result = LogReadResult(
-        on_day, result.rejects, result.reject_counts, result.files, result.lines_read, result.aliases_skipped
+        on_day, result.rejects, result.reject_counts, result.files, result.lines_read, found.aliases_skipped
     )
     without_ids = [path for path in matched if known[path] == set()]
     return DayLogs(day_result, matched, without_ids, result.occurrences.height)

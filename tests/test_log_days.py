@@ -87,3 +87,10 @@ def test_the_sensor_asks_for_a_new_files_mtime_day_then_for_every_day_the_index_
     days, cursor = days_to_request(stamps, cursor, state.log_file_days())
     assert days == [(FIRST + timedelta(days=n)).isoformat() for n in range(3)] and not cursor.pending
     assert days_to_request(stamps, cursor, state.log_file_days())[0] == []  # nothing changed since
+
+
+def test_aliases_of_the_files_matched_are_reported_whichever_files_the_day_reads(tmp_path: Path, write_day_log):
+    real = write_day_log(tmp_path / "logs", FIRST)
+    (tmp_path / "logs" / "app-current.log").symlink_to(real)
+    logs = read_day(str(tmp_path / "logs" / "*.log"), OPTIONS, FIRST, StateStore(tmp_path / "warehouse"))
+    assert logs.result.aliases_skipped == [(str(tmp_path / "logs" / "app-current.log"), str(real))]
