@@ -69,22 +69,28 @@ def body_batches(src: Path, size: int = BATCH):
 
 
 def run_fpwh(src: Path, out: Path) -> int:
-    import pyarrow.parquet as pq
+    """The product's path: flatten in worker processes, stage a data file per table, publish the day (Iceberg)."""
+    import contextlib
+
+    import polars as pl
 
     from pipelines.flatten_pool import flatten_batches
-    from pipelines.silver import _PartitionWriters
-    from pipelines.storage.warehouse import publish_views
-    from pipelines.tables import SILVER_TABLES, schemas
+    from pipelines.settings import WarehouseSettings
+    from pipelines.tables import SILVER_TABLES, WAREHOUSE_TABLES, open_warehouse
 
+    store = open_warehouse(WarehouseSettings(directory=str(out)))
     tables = tuple(t for t in SILVER_TABLES if t not in ("fetches", "unknown_fields"))
     n = 0
-    with _PartitionWriters(out / "lake", DAY, tables).committing() as writers:
+    with contextlib.ExitStack() as stack:
+        writers = {t: stack.enter_context(store.lake.staging(t, DAY, WAREHOUSE_TABLES[t].schema)) for t in tables}
         for result in flatten_batches(body_batches(src), workers=WORKERS):
             for name, table in [*result.tables.items(), ("quarantine", result.quarantine)]:
-                writers.write_arrow(name, table)
+                writers[name].write(pl.from_arrow(table))
             n += result.events_in
-    publish_views(out, {k: v for k, v in schemas().items() if k in tables})
-    assert pq.ParquetFile(out / "lake" / "events" / f"day={DAY}" / "data.parquet").metadata.num_rows == n
+    for name, writer in writers.items():
+        store.keep_staged(name, DAY, writer)
+    store.publish_day(DAY)
+    assert store.read_day("events", DAY).height + store.read_day("quarantine", DAY).height >= n
     return n
 
 
@@ -101,11 +107,12 @@ def land_bronze(root: Path, days: int, per_day: int) -> None:
     import orjson
 
     from pipelines.api.results import FetchResult
-    from pipelines.storage.bronze import Bronze
+    from pipelines.settings import WarehouseSettings
+    from pipelines.tables import open_warehouse
     from simulator.population import Population
 
     population = Population(seed=7, events_per_day=per_day)
-    bronze = Bronze(root)
+    bronze = open_warehouse(WarehouseSettings(directory=str(root))).bronze
     for d in range(days):
         day = DAY - timedelta(days=d)
         at = datetime(day.year, day.month, day.day, 23, tzinfo=UTC)
@@ -120,10 +127,13 @@ def land_bronze(root: Path, days: int, per_day: int) -> None:
 
 
 def run_rebuild(src: Path, out: Path) -> int:
+    """Rebuild (and stage) every day of the warehouse at `src` from its bronze, a process per day."""
+    from pipelines.settings import WarehouseSettings
     from pipelines.silver import rebuild_silver_days
-    from pipelines.storage.bronze import Bronze
+    from pipelines.tables import open_warehouse
 
-    report = rebuild_silver_days(src, out / "lake", Bronze(src).days())
+    settings = WarehouseSettings(directory=str(src))
+    report = rebuild_silver_days(settings, open_warehouse(settings).bronze.days())
     return report.events_in
 
 

@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir).resolve()
     today = datetime.now(UTC).date()
     days = [today - timedelta(days=n) for n in range(args.days, 0, -1)]
+    problems = _setting_problems(workdir, Path(args.warehouse).resolve(), days)
+    if problems:
+        print("\n".join(f"fpwh demo: {line}" for line in problems), file=sys.stderr)
+        return 2
 
     with start(SimulatorConfig(port=0, seed=1)) as sim:
         logs = workdir / "logs"
@@ -75,6 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     _print_next_steps(Path(args.warehouse).resolve(), workdir)
     return 0
+
+
+def _setting_problems(workdir: Path, warehouse: Path, days: list) -> list[str]:
+    """Every problem with the variables the user set (the demo sets key, URL, logs and warehouse itself)."""
+    from pipelines.preflight import day_problems, last_complete_day
+    from pipelines.settings import Settings, SettingsError
+
+    own = {"FPWH_LOG_GLOB": str(workdir / "logs" / "*"), "FPWH_WAREHOUSE_DIR": str(warehouse)}
+    try:
+        settings = Settings.from_env({**os.environ, **own}, require_key=False)
+    except SettingsError as error:
+        return error.problems
+    return day_problems(days, settings, last_complete_day())
 
 
 def _configure_environment(url: str, key: str, logs: Path, warehouse: Path, workdir: Path) -> None:

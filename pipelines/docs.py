@@ -1,18 +1,25 @@
 """Generate the README's generated parts: `python -m pipelines.docs --write`.
 
-The table of environment variables comes from `pipelines.settings`, the data dictionary from the table registry.
-A test fails when README.md and the code disagree, so neither can drift.
+The table of environment variables comes from `pipelines.settings`. The data dictionary is what a published
+`fingerprint.duckdb` says about itself: every table and view with its columns, their DuckDB SQL types and their
+comments (`pipelines.comments`, from the table registry and the SQL files), read from a warehouse published into
+a temporary folder. A test fails when README.md and the code disagree, so neither can drift.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import tempfile
 from pathlib import Path
 
-from pipelines.settings import documented
+import duckdb
+
+from pipelines.settings import WarehouseSettings, documented
 from pipelines.sql import first_line, view_files
-from pipelines.tables import WAREHOUSE_TABLES
+from pipelines.tables import WAREHOUSE_TABLES, open_warehouse
+
+_COLUMNS = "SELECT table_name, column_name, data_type, comment FROM duckdb_columns() ORDER BY table_name, column_index"
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -27,16 +34,34 @@ def environment_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def published_columns() -> dict[str, list[tuple[str, str, str]]]:
+    """Relation → its (column, DuckDB type, comment) rows, as a freshly published warehouse holds them."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = open_warehouse(WarehouseSettings(directory=folder)).write_database()
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows = con.execute(_COLUMNS).fetchall()
+    columns: dict[str, list[tuple[str, str, str]]] = {}
+    for relation, column, sql_type, comment in rows:
+        columns.setdefault(relation, []).append((column, sql_type, comment or ""))
+    return columns
+
+
+def _columns_table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| column | type | description |", "|---|---|---|"]
+    lines += [f"| `{column}` | {sql_type} | {comment} |" for column, sql_type, comment in rows]
+    return "\n".join(lines) + "\n"
+
+
 def data_dictionary() -> str:
-    parts = []
-    for table in WAREHOUSE_TABLES.values():
-        parts.append(f"#### `{table.name}`\n{table.description}\n")
-        parts.append("| column | type | description |\n|---|---|---|")
-        for name, dtype in table.schema.items():
-            parts.append(f"| `{name}` | {dtype} | {table.columns.get(name, '')} |")
-        parts.append("| `day` | Date | Partition: the application log's UTC day. |\n")
+    columns = published_columns()
+    parts = [
+        f"#### `{t.name}`\n{t.description}\n\n{_columns_table(columns[t.name])}" for t in WAREHOUSE_TABLES.values()
+    ]
     parts.append("#### Views (`sql/views/`)\n| view | answers |\n|---|---|")
     parts.extend(f"| `{p.stem}` | {first_line(p)} |" for p in view_files())
+    parts.extend(
+        f"\n##### `{p.stem}`\n{first_line(p)}\n\n{_columns_table(columns[p.stem])}".rstrip("\n") for p in view_files()
+    )
     return "\n".join(parts) + "\n"
 
 

@@ -206,6 +206,21 @@ class LogSettings(dg.Config):
     def sealed_field_names(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.sealed_fields.split(",") if name.strip())
 
+    max_rejected_share: float = setting(
+        0.1,
+        "FPWH_MAX_REJECTED_SHARE",
+        "WARN check: above this share of unusable lines among a day's lines that carry a request ID (malformed, "
+        "invalid ID, binary, ...; lines without any ID are not counted), the day is flagged.",
+        "give a share between 0 and 1, e.g. 0.1",
+    )
+
+    @field_validator("max_rejected_share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("Input should be between 0 and 1")
+        return value
+
     @field_validator("max_ids_per_line")
     @classmethod
     def _positive_count(cls, value: int) -> int:
@@ -404,7 +419,7 @@ class Settings(BaseModel, frozen=True):
             problems += [_describe(problem, env) for problem in error.errors()]
         problems += _warehouse_problems(env.get("FPWH_WAREHOUSE_DIR") or "warehouse", env.get("FPWH_CATALOG_URL"))
         if require_key:
-            problems += _key_problems(env.get(SECRET_KEY_ENV, ""))
+            problems += key_problems(env.get(SECRET_KEY_ENV, ""))
         problems += _sealed_key_problems(env.get(SEALED_KEYS_ENV, ""))
         if problems:
             raise SettingsError(problems)
@@ -483,13 +498,19 @@ def _warehouse_problems(directory: str, catalog_url: str | None) -> list[str]:
         return []
     if "://" in directory:
         return [f"FPWH_WAREHOUSE_DIR={directory!r}: only local folders and s3://bucket/prefix are supported"]
+    return folder_problems("FPWH_WAREHOUSE_DIR", directory)
+
+
+def folder_problems(variable: str, directory: str) -> list[str]:
+    """A folder (named by `variable`) under an existing file, or in a read-only one, can never be created or
+    written: say so, in one line, before any work."""
     path = Path(directory).expanduser().absolute()
     for parent in (path, *path.parents):
         if parent.exists():
             if not parent.is_dir():
-                return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is a file, not a folder; point it at a folder"]
+                return [f"{variable}={directory!r}: {parent} is a file, not a folder; point it at a folder"]
             if not os.access(parent, os.W_OK | os.X_OK):
-                return [f"FPWH_WAREHOUSE_DIR={directory!r}: {parent} is not writable by this user; fix its permissions"]
+                return [f"{variable}={directory!r}: {parent} is not writable by this user; fix its permissions"]
             return []
     return []
 
@@ -510,7 +531,8 @@ def _sealed_key_problems(text: str) -> list[str]:
     return []
 
 
-def _key_problems(key: str) -> list[str]:
+def key_problems(key: str) -> list[str]:
+    """What is wrong with the secret key's value (never quoted back), one line each."""
     if not key:
         return [f"{SECRET_KEY_ENV} is not set: export your Server API secret key (Fingerprint dashboard → API keys)"]
     if re.search(r"[\s\x00-\x1f\x7f]", key):

@@ -4,6 +4,8 @@ It lives in the catalog database (`pipelines.storage.database`), never on a loca
 machines see the same state:
 - the fetch queue of a day (the logged request IDs without a final outcome when the queue was taken);
 - the search cursor of a day (where a resumed search continues);
+- the days each application-log file holds (`pipelines.log_days`), so a day's run reads only its files;
+- the inputs of each day's last clean run (`pipelines.day_inputs`), so `fpwh run` skips a day with nothing to do;
 - leases (a run that holds a day's fetch, so a second run of the same day never spends the budget twice);
 - the tables the lake publishes through (`fpwh_staged`, `fpwh_published`, see `pipelines.storage.publication`).
 Local-only things live under `local_dir` (`<warehouse>/.locks` for a local warehouse, the system temp folder for a
@@ -13,8 +15,10 @@ write-ahead segments of acknowledged webhooks not yet moved into bronze; it surv
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -67,6 +71,18 @@ PUBLICATIONS = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("tables", sa.Text, nullable=False),  # JSON array of the tables this publication replaced
     sa.Column("published_at", sa.Float, nullable=False),
+)
+LOG_FILES = sa.Table(
+    "fpwh_log_files",
+    METADATA,
+    sa.Column("path", sa.String(2000), primary_key=True),
+    sa.Column("entry", sa.Text, nullable=False),  # JSON: size, mtime and the days the file holds
+)
+DAY_RUNS = sa.Table(
+    "fpwh_day_runs",
+    METADATA,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),  # JSON: the inputs' fingerprint, run ID, ...
 )
 _CREATED: set[int] = set()
 _CREATE_LOCK = threading.Lock()
@@ -143,6 +159,37 @@ class StateStore:
     def release_lease(self, name: str, holder: str) -> None:
         with self.engine.begin() as con:
             con.execute(sa.delete(LEASES).where(LEASES.c.name == name, LEASES.c.holder == holder))
+
+    # --- days per log file ----------------------------------------------------------------------------------
+    def log_file_days(self) -> dict[str, dict[str, Any]]:
+        """Per log path, what `save_log_file_days` last stored for it."""
+        with self.engine.connect() as con:
+            return {row.path: orjson.loads(row.entry) for row in con.execute(sa.select(LOG_FILES))}
+
+    def save_log_file_days(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Store `entries` (one row per path, replaced), dropping paths that no longer exist.
+
+        Runs of several days may finish at once: each replaces only its own paths' rows, in one transaction.
+        """
+        with self.engine.begin() as con:
+            gone = [row.path for row in con.execute(sa.select(LOG_FILES.c.path)) if not os.path.exists(row.path)]
+            touched = [*gone, *entries]
+            if touched:
+                con.execute(sa.delete(LOG_FILES).where(LOG_FILES.c.path.in_(touched)))
+            rows = [{"path": path, "entry": orjson.dumps(dict(entry)).decode()} for path, entry in entries.items()]
+            if rows:
+                con.execute(sa.insert(LOG_FILES), rows)
+
+    # --- the last clean run of a day ------------------------------------------------------------------------
+    def day_run(self, day: date) -> dict[str, Any] | None:
+        """What `save_day_run` stored for the day (its inputs' fingerprint, run ID, ...), or None."""
+        with self.engine.connect() as con:
+            value = con.execute(sa.select(DAY_RUNS.c.record).where(DAY_RUNS.c.day == day.isoformat())).scalar()
+        saved = orjson.loads(value) if value else None
+        return saved if isinstance(saved, dict) else None
+
+    def save_day_run(self, day: date, record: Mapping[str, Any]) -> None:
+        self._put(DAY_RUNS, day, record=orjson.dumps(dict(record)).decode())
 
     def _put(self, table: sa.Table, day: date, **values: Any) -> None:
         key = day.isoformat()

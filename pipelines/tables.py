@@ -98,6 +98,16 @@ def open_warehouse(settings: WarehouseSettings) -> Warehouse:
     key = (settings.location.uri(), settings.catalog)
     warehouse = _OPEN.get(key)
     if warehouse is None:
-        retention_s = settings.retention_hours * 3600
-        warehouse = _OPEN[key] = Warehouse(settings.location, settings.catalog, schemas(), view_files(), retention_s)
+        from pipelines.comments import apply_comments  # it describes this registry's tables
+
+        files, retention_s = view_files(), settings.retention_hours * 3600
+        warehouse = Warehouse(
+            settings.location,
+            settings.catalog,
+            schemas(),
+            files,
+            retention_s,
+            comment=lambda con: apply_comments(con, files),
+        )
+        _OPEN[key] = warehouse
     return warehouse

@@ -8,12 +8,12 @@ import os
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "1"  # before anything imports dagster
 
 import copy
-import uuid
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 import pytest
 import uvicorn
@@ -49,6 +50,16 @@ FAST_YOUNG_RETRY = YoungEventRetry(retries=2, min_delay_s=0.05, max_delay_s=0.1)
 TODAY = datetime.now(UTC).date()
 
 StartSimulator = Callable[..., SimulatorHandle]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DAGSTER_HOME for the session and every process it starts: never the repository's `.dagster_home` (an
+    operator's run history), and never a `.tmp_dagster_home_*` that Dagster's CLIs create in the working folder."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 @pytest.fixture
@@ -199,6 +210,33 @@ def world(tmp_path: Path, simulator: StartSimulator) -> World:
     """A simulator and two days of demo logs (the day before yesterday and yesterday), 40 requests a day."""
     days = [TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
     return _make_world(simulator(), tmp_path, days, per_day=40)
+
+
+def _request_id_on(day: date, n: int) -> str:
+    """A documented-form request ID whose epoch-ms prefix falls on `day` (01:00 UTC plus n ms)."""
+    ms = int(datetime.combine(day, datetime.min.time(), UTC).timestamp() * 1000) + 3_600_000 + n
+    return f"{ms}.AbC{n % 1000:03d}"
+
+
+def _write_day_log(folder: Path, day: date, ids: int = 3) -> Path:
+    """`folder/app-DAY.log`: `ids` JSON lines of that day, one file per day as rotation leaves them."""
+    lines = [orjson.dumps({"requestId": _request_id_on(day, n), "user": f"u{n}"}) for n in range(ids)]
+    path = folder / f"app-{day.isoformat()}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+@pytest.fixture(scope="session")
+def request_id_on() -> Callable[[date, int], str]:
+    """`request_id_on(day, n)`: a valid request ID logged on `day`, distinct per n."""
+    return _request_id_on
+
+
+@pytest.fixture(scope="session")
+def write_day_log() -> Callable[..., Path]:
+    """`write_day_log(folder, day, ids=3) -> Path`: a day's JSON-lines log file, as rotation leaves them."""
+    return _write_day_log
 
 
 JSON_VALUES = st.recursive(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 from dagster import (
+    AssetCheckSeverity,
     AssetSelection,
     DagsterInstance,
     Definitions,
@@ -22,7 +23,7 @@ from dagster import (
 
 from pipelines.definitions import build_definitions
 from pipelines.defs.automation import DAILY_JOB
-from pipelines.resources import AppLogsResource
+from pipelines.resources import AppLogsResource, WarehouseResource
 from pipelines.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,19 +109,41 @@ def test_the_nightly_schedule_requests_yesterday(world):
     assert request.partition_key == "2026-11-23"
 
 
-def test_the_sensor_requests_the_days_of_new_or_grown_log_files(world):
-    logs = AppLogsResource(settings=world.settings.logs)
+def test_the_sensor_requests_the_days_of_new_or_grown_log_files_from_stat_and_the_index(world):
+    resources = {
+        "app_logs": AppLogsResource(settings=world.settings.logs),
+        "warehouse": WarehouseResource(settings=world.settings.warehouse),
+    }
     (sensor,) = build_definitions(world.settings).sensors
-    first = sensor(build_sensor_context(resources={"app_logs": logs}))
+    assert world.run_day(world.days[0]).success  # the run indexes every log file it had not seen
+    first = sensor(build_sensor_context(resources=resources))
     assert sorted({r.partition_key for r in first.run_requests}) == [d.isoformat() for d in world.days]
-    unchanged = sensor(build_sensor_context(cursor=first.cursor, resources={"app_logs": logs}))
-    assert not getattr(unchanged, "run_requests", None)
+    unchanged = sensor(build_sensor_context(cursor=first.cursor, resources=resources))
+    assert not unchanged.run_requests
     grown = sorted((world.root / "logs").glob("*"))[-1]
     with grown.open("ab") as fh:
-        fh.write(b"")
-    os.utime(grown, (time.time() + 5, time.time() + 5))
-    again = sensor(build_sensor_context(cursor=first.cursor, resources={"app_logs": logs}))
-    assert again.run_requests
+        fh.write(b"\n")
+    written_at = datetime.combine(world.days[1], datetime.min.time(), UTC).timestamp() + 3600
+    os.utime(grown, (written_at, written_at))
+    again = sensor(build_sensor_context(cursor=first.cursor, resources=resources))
+    assert [r.partition_key for r in again.run_requests] == [world.days[1].isoformat()]
+
+
+def test_a_day_without_request_ids_or_with_many_unusable_lines_passes_with_a_warning_and_the_numbers(world):
+    logfmt = world.root / "logs" / f"app-{world.days[0].isoformat()}.logfmt"
+    with logfmt.open("ab") as fh:
+        fh.write(b'msg="login" fpRequestId="not-an-id"\n' * 200)
+    busy = world.run_day(world.days[0])
+    quiet = world.run_day(world.days[0] - timedelta(days=3))
+    assert busy.success and quiet.success  # a warning never stops the night
+    checks = {(r.run_id, c.check_name): c for r in (busy, quiet) for c in r.get_asset_check_evaluations()}
+    rejects = checks[(busy.run_id, "rejected_log_lines_below_threshold")]
+    assert not rejects.passed and rejects.severity == AssetCheckSeverity.WARN
+    assert rejects.metadata["unusable_lines"].value >= 200 and rejects.metadata["unusable_share"].value > 0.5
+    assert checks[(busy.run_id, "day_has_logged_request_ids")].passed
+    empty = checks[(quiet.run_id, "day_has_logged_request_ids")]
+    assert not empty.passed and empty.severity == AssetCheckSeverity.WARN
+    assert empty.metadata["distinct_request_ids"].value == 0 and empty.metadata["files_matched"].value > 0
 
 
 def test_the_secret_key_appears_in_no_log_metadata_or_file(tmp_path, simulator, make_world, capfd):
@@ -165,6 +188,25 @@ def test_the_demo_command_runs_end_to_end(tmp_path):
     assert "sql/queries/daily_overview.sql" in proc.stdout
     assert "sql/queries/vpn_timezone_mismatch_users.sql" in proc.stdout
     assert (tmp_path / "warehouse" / "fingerprint.duckdb").is_file()
+
+
+def test_the_demo_stops_before_starting_anything_on_a_misconfigured_variable(tmp_path):
+    env = {**os.environ, "FPWH_START_DATE": "garbage"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "demo", "--workdir", str(tmp_path / "demo"), "--warehouse", str(tmp_path / "wh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "fpwh demo: FPWH_START_DATE='garbage': Input should be a date as YYYY-MM-DD; give a date as YYYY-MM-DD, "
+        "e.g. 2025-01-01"
+    ]
+    assert not (tmp_path / "demo").exists()
 
 
 def test_group_silver_rebuilds_the_tables_from_bronze_without_any_api_call(world):

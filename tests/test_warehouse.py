@@ -21,10 +21,12 @@ import polars as pl
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
+from pipelines.comments import apply_comments
 from pipelines.storage.duckdb_views import PublishError, duckdb_type
 from pipelines.storage.location import Location
 from pipelines.storage.locks import LockTimeout, exclusive_lock
 from pipelines.storage.warehouse import DATABASE_FILE, Warehouse
+from pipelines.tables import WAREHOUSE_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 DAY1, DAY2, DAY3 = date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)
@@ -60,8 +62,9 @@ def logged(n: int) -> pl.DataFrame:
     return pl.DataFrame({"request_id": [f"r{i}" for i in range(n)], "user": [f"u{i}" for i in range(n)]}, schema=LOGGED)
 
 
-def open_store(root: Path, schemas=SCHEMAS, sql_files=(), retention_s: float = 3600) -> Warehouse:
-    return Warehouse(Location.parse(str(root)), f"sqlite:///{root}/catalog.db", schemas, sql_files, retention_s)
+def open_store(root: Path, schemas=SCHEMAS, sql_files=(), retention_s: float = 3600, comment=None) -> Warehouse:
+    catalog = f"sqlite:///{root}/catalog.db"
+    return Warehouse(Location.parse(str(root)), catalog, schemas, sql_files, retention_s, comment)
 
 
 def write_day(store: Warehouse, day: date, n: int) -> None:
@@ -404,6 +407,11 @@ OLD_DUCKDB_READER = textwrap.dedent(
         "types": con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall(),
         "bots": con.execute("SELECT count(*) FROM bots").fetchall(),
         "meta": con.execute("SELECT fpwh_version FROM _fpwh_meta").fetchall(),
+        "comments": con.execute(
+            "SELECT table_name, comment FROM duckdb_columns() WHERE column_name = 'request_id' "
+            "AND table_name IN ('bots', 'events') ORDER BY 1"
+        ).fetchall(),
+        "view_comment": con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'bots'").fetchall(),
     }))
     """
 )
@@ -412,8 +420,8 @@ OLD_DUCKDB_READER = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.parametrize("release_line", ["1.4", "1.5", "1.1"])
 def test_the_published_file_opens_in_the_duckdb_versions_bi_tools_bundle(tmp_path: Path, release_line: str, old_duckdb):
-    bots = sql_file(tmp_path, "bots.sql", "CREATE VIEW bots AS SELECT * FROM events WHERE bot;")
-    store = open_store(tmp_path / "wh", sql_files=[bots])
+    bots = sql_file(tmp_path, "bots.sql", "-- Events a bot sent.\nCREATE VIEW bots AS SELECT * FROM events WHERE bot;")
+    store = open_store(tmp_path / "wh", sql_files=[bots], comment=lambda con: apply_comments(con, [bots]))
     write_day(store, DAY1, 10)
     python = old_duckdb(release_line)
 
@@ -426,3 +434,6 @@ def test_the_published_file_opens_in_the_duckdb_versions_bi_tools_bundle(tmp_pat
     assert report["types"][5] == ["event_time", "TIMESTAMP WITH TIME ZONE"]
     assert report["bots"] == [[2]]
     assert report["meta"][0][0]
+    request_id = WAREHOUSE_TABLES["events"].columns["request_id"]
+    assert report["comments"] == [["bots", request_id], ["events", request_id]]  # COMMENT ON reads back
+    assert report["view_comment"] == [["Events a bot sent."]]

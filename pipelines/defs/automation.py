@@ -1,14 +1,14 @@
 """What starts runs: the daily job, its nightly schedule, and the sensor that notices new or grown log files."""
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from pipelines.defs.layer import Layer
-from pipelines.logs import find_log_files, read_logs
-from pipelines.resources import AppLogsResource
+from pipelines.log_days import SensorCursor, days_to_request, stamp_of
+from pipelines.logs import find_log_files
+from pipelines.resources import AppLogsResource, WarehouseResource
 
 DAILY_JOB = "daily_warehouse"
 
@@ -32,23 +32,27 @@ def definitions(layer: Layer) -> dg.Definitions:
         return dg.RunRequest(run_key=f"nightly-{day}", partition_key=day)
 
     @dg.sensor(job=daily_job, minimum_interval_seconds=60, description="New or grown log files request their days.")
-    def log_file_sensor(context: dg.SensorEvaluationContext, app_logs: AppLogsResource):
-        """Compare every log file's size and mtime with the cursor; re-read only the files that changed."""
-        seen: dict[str, list[float]] = json.loads(context.cursor) if context.cursor else {}
-        current = {}
-        for path in find_log_files(app_logs.glob):
-            stat = os.stat(path)
-            current[path] = [stat.st_size, stat.st_mtime]
-        changed = [path for path, stamp in current.items() if seen.get(path) != stamp]
-        if not changed:
-            return dg.SkipReason("no new or grown log file")
-        result = read_logs(changed, app_logs.options())
+    def log_file_sensor(
+        context: dg.SensorEvaluationContext, app_logs: AppLogsResource, warehouse: WarehouseResource
+    ) -> dg.SensorResult:
+        """Stat the log files (no parsing: that is the asset's job) and request the days of those that changed.
+
+        A changed file's days come from the log-file index the runs keep (`pipelines.log_days`); a file no run
+        has indexed yet requests the day of its mtime, and its other days once a run has indexed it.
+        """
+        cursor = SensorCursor.parse(json.loads(context.cursor) if context.cursor else None)
+        stamps = {path: stamp_of(path) for path in find_log_files(app_logs.glob)}
+        days, cursor = days_to_request(stamps, cursor, warehouse.store().state.log_file_days())
         valid = set(layer.partitions.get_partition_keys())
-        days = sorted({d.isoformat() for d in result.occurrences["log_day"].drop_nulls().to_list()} & valid)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        days = [day for day in days if day in valid]
+        if not days:
+            return dg.SensorResult(
+                skip_reason="no new or grown log file holds a complete day", cursor=json.dumps(cursor.to_json())
+            )
+        tick = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"logs-{day}-{stamp}", partition_key=day) for day in days],
-            cursor=json.dumps(current),
+            run_requests=[dg.RunRequest(run_key=f"logs-{day}-{tick}", partition_key=day) for day in days],
+            cursor=json.dumps(cursor.to_json()),
         )
 
     return dg.Definitions(jobs=[daily_job], schedules=[nightly], sensors=[log_file_sensor])

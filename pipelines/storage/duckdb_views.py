@@ -18,7 +18,7 @@ parse. Timestamps with a time zone are TIMESTAMPTZ, as the Parquet files hold th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +30,7 @@ from pipelines.storage.lake import DAY_COLUMN, DataFile
 from pipelines.storage.location import Location, fsspec_s3
 
 STORAGE_COMPATIBILITY_VERSION = "v1.1.0"
+Comment = Callable[[duckdb.DuckDBPyConnection], None]
 META_TABLE = "_fpwh_meta"
 
 _SIMPLE_TYPES: dict[type[pl.DataType], str] = {
@@ -126,13 +127,17 @@ def write_database(
     schemas: Mapping[str, pl.Schema],
     sql_files: Sequence[Path] = (),
     publication: int = 0,
+    comment: Comment | None = None,
 ) -> None:
-    """Write a complete `fingerprint.duckdb` at `path` (a temp name the caller renames into place)."""
+    """Write a complete `fingerprint.duckdb` at `path` (a temp name the caller renames into place); `comment`
+    then describes every relation and column in it (`COMMENT ON`, see `pipelines.comments`)."""
     config = {"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION}
     try:
         with duckdb.connect(str(path), config=config) as con:
             create_views(con, location, files, schemas, sql_files)
             _write_meta(con, sorted(schemas), publication)
+            if comment is not None:
+                comment(con)
             con.execute("CHECKPOINT")
     except duckdb.Error as error:
         raise PublishError(f"building {path.name} failed: {error}") from error

@@ -31,7 +31,7 @@ from pipelines.state import StateStore
 from pipelines.storage.atomic import replacing
 from pipelines.storage.bronze import Bronze
 from pipelines.storage.database import engine_for
-from pipelines.storage.duckdb_views import open_reader, write_database
+from pipelines.storage.duckdb_views import Comment, open_reader, write_database
 from pipelines.storage.files import FileStore
 from pipelines.storage.lake import DAY_COLUMN, DataFile, Lake, StagingWriter, stored_schema
 from pipelines.storage.location import Location
@@ -64,8 +64,9 @@ class Warehouse:
         schemas: Mapping[str, pl.Schema],
         sql_files: Sequence[Path] = (),
         retention_s: float = DEFAULT_RETENTION_S,
+        comment: Comment | None = None,
     ) -> None:
-        self.location = location
+        self.location, self.comment = location, comment
         self.schemas, self.sql_files, self.retention_s = dict(schemas), list(sql_files), retention_s
         self.files = FileStore(location)
         if not location.is_remote:
@@ -139,7 +140,7 @@ class Warehouse:
             seq = self.publication.latest()
             files = self.publication.files()
             with replacing(target) as tmp:
-                write_database(tmp, self.location, files, self.schemas, self.sql_files, seq)
+                write_database(tmp, self.location, files, self.schemas, self.sql_files, seq, self.comment)
         return target
 
     # --- reading --------------------------------------------------------------------------------------------

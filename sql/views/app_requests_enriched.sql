@@ -6,7 +6,7 @@ SELECT
     a.occurred_at,
     a.app_user_id,
     a.app_user_id AS account_id,
-    coalesce(a.app_user_id, e.linked_id) AS account_or_linked_id,
+    coalesce(a.app_user_id, e.linked_id) AS account_or_linked_id, -- The logged account, else the event's linked ID.
     a.action,
     a.outcome,
     a.log_format,
@@ -57,8 +57,8 @@ SELECT
     e.ip_v4_asn_name AS ip_asn_name,
     g.asn_type AS ip_asn_type,
     e.ip_v4_datacenter AS ip_datacenter,
-    CASE WHEN e.request_id IS NOT NULL THEN coalesce(s.rules_fired, CAST([] AS VARCHAR[])) END AS rules_fired,
-    CASE WHEN e.request_id IS NOT NULL THEN s.request_id IS NOT NULL END AS suspicious
+    CASE WHEN e.request_id IS NOT NULL THEN coalesce(s.rules_fired, CAST([] AS VARCHAR[])) END AS rules_fired, -- Rules of `suspicious_requests` the event fires (NULL when not fetched).
+    CASE WHEN e.request_id IS NOT NULL THEN s.request_id IS NOT NULL END AS suspicious -- The event fires a rule (NULL when not fetched).
 FROM app_requests AS a
 LEFT JOIN events AS e ON e.request_id = a.request_id AND e.day = a.day
 LEFT JOIN fetches_latest AS f ON f.request_id = a.request_id AND f.day = a.day

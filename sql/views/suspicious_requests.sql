@@ -31,10 +31,10 @@ WITH rules AS (
             CASE WHEN e.location_spoofing THEN 'location_spoofing' END,
             CASE WHEN coalesce(v.distinct_ip_1h, 0) >= 5 OR coalesce(v.events_5m, 0) >= 50
                 OR coalesce(v.ip_events_5m, 0) >= 100 THEN 'high_velocity' END
-        ], lambda r: r IS NOT NULL) AS rules_fired
+        ], lambda r: r IS NOT NULL) AS rules_fired -- Names of the rules the event fires (see the rules above).
     FROM events AS e
     LEFT JOIN velocity_wide AS v ON v.request_id = e.request_id AND v.day = e.day
 )
-SELECT *, len(rules_fired) AS rule_count
+SELECT *, len(rules_fired) AS rule_count -- How many rules the event fires.
 FROM rules
 WHERE len(rules_fired) > 0;

@@ -3,9 +3,11 @@
 import dagster as dg
 
 from pipelines.api.errors import FatalApiError
+from pipelines.defs.ingest.checks import log_check_results, log_check_specs
 from pipelines.defs.layer import Layer, partition_day
 from pipelines.fetch import DayFetch
-from pipelines.logs import read_logs, request_ids_to_fetch
+from pipelines.log_days import read_day
+from pipelines.logs import request_ids_to_fetch
 from pipelines.metadata import counts, markdown_table
 from pipelines.push import arrivals, land_sealed, land_webhooks
 from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
@@ -14,22 +16,32 @@ from transforms.applog import REJECT_SCHEMA
 
 
 def build(layer: Layer) -> list[dg.AssetsDefinition]:
-    @dg.asset(group_name="ingest", partitions_def=layer.partitions, kinds={"parquet"})
+    max_rejected_share = layer.settings.logs.max_rejected_share
+
+    @dg.asset(
+        group_name="ingest",
+        partitions_def=layer.partitions,
+        kinds={"parquet"},
+        check_specs=log_check_specs(max_rejected_share),
+    )
     def app_log_occurrences(
         context: dg.AssetExecutionContext, app_logs: AppLogsResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """Every request-ID occurrence of the day in the application logs → lake table `app_requests`.
 
-        Bad lines are counted by reason and kept in `log_rejects`; a glob that matches nothing is an error,
-        because a night that silently reads no log looks exactly like a night without traffic. Events opened
-        from sealed client results on the lines land in bronze here (`method="sealed"`, no API call).
+        Only the files that hold the day (or are not indexed yet) are read (`pipelines.log_days`). Bad lines are
+        counted by reason and kept in `log_rejects`; a glob that matches nothing is an error, and a day without
+        any request ID or with many unusable lines is a WARN check, because a night that silently reads no log
+        looks exactly like a night without traffic. Events opened from sealed client results on the lines land in
+        bronze here (`method="sealed"`, no API call).
         """
         day = partition_day(context)
-        result = read_logs(app_logs.glob, app_logs.options(), day=day)
-        if not result.files:
-            raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
-        occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
         store = warehouse.store()
+        logs = read_day(app_logs.glob, app_logs.options(), day, store.state)
+        if not logs.files_matched:
+            raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
+        result = logs.result
+        occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
         store.stage("app_requests", day, occurrences)
         store.stage("log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
         sealed_landed = land_sealed(store.bronze, day, result.sealed)
@@ -40,12 +52,15 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
                 "distinct_request_ids": len(ids),
                 "sealed_results": result.sealed.height,
                 "sealed_events_landed": sealed_landed,
+                "files_matched": len(logs.files_matched),
                 "files_read": len(result.files),
+                "files_without_request_ids": len(logs.files_without_ids),
                 "lines_read": result.lines_read,
                 "rejected_lines": dg.MetadataValue.json(dict(result.reject_counts)),
                 "aliases_skipped": dg.MetadataValue.json([list(pair) for pair in result.aliases_skipped]),
                 "preview": dg.MetadataValue.md(markdown_table(occurrences.head(5))),
-            }
+            },
+            check_results=log_check_results(logs, len(ids), max_rejected_share),
         )
 
     @dg.asset(group_name="ingest", partitions_def=layer.partitions, deps=[app_log_occurrences], kinds={"parquet"})
