@@ -83,13 +83,19 @@ class PrivacyPolicy:
     @property
     def key_id(self) -> str:
         """A short tag of the key (not the key), so that days hashed with different keys can be told apart."""
-        return hmac.new(self.key, b"fpwh privacy key id", hashlib.sha256).hexdigest()[:8] if self.key else ""
+        if self.ip != "hash":
+            return ""  # the key shapes nothing else
+        return hmac.new(self.key, b"fpwh privacy key id", hashlib.sha256).hexdigest()[:8]
 
     @property
     def label(self) -> str:
         """`ip=<mode> url=<mode>`, with the key's tag for `hash`: two labels differ when the stored forms do."""
-        ip = f"hash(key {self.key_id})" if self.ip == "hash" else self.ip
-        return f"ip={ip} url={self.url}"
+        return describe_mode(self.ip, self.url, self.key_id)
+
+
+def describe_mode(ip: str, url: str, key_id: str = "") -> str:
+    """The label of a stored form: `ip=truncate url=full`, `ip=hash(key 1a2b3c4d) url=strip_query`."""
+    return f"ip={f'hash(key {key_id})' if ip == 'hash' else ip} url={url}"
 
 
 FULL = PrivacyPolicy()
