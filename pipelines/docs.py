@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pipelines.settings import documented
 from pipelines.sql import first_line, view_files
-from pipelines.tables import WAREHOUSE_TABLES
+from pipelines.tables import WAREHOUSE_TABLES, WarehouseTable
+from transforms.privacy import GOVERNED_BY
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -33,11 +34,18 @@ def data_dictionary() -> str:
         parts.append(f"#### `{table.name}`\n{table.description}\n")
         parts.append("| column | type | description |\n|---|---|---|")
         for name, dtype in table.schema.items():
-            parts.append(f"| `{name}` | {dtype} | {table.columns.get(name, '')} |")
+            parts.append(f"| `{name}` | {dtype} | {_described(table, name)} |")
         parts.append("| `day` | Date | Partition: the application log's UTC day. |\n")
     parts.append("#### Views (`sql/views/`)\n| view | answers |\n|---|---|")
     parts.extend(f"| `{p.stem}` | {first_line(p)} |" for p in view_files())
     return "\n".join(parts) + "\n"
+
+
+def _described(table: WarehouseTable, column: str) -> str:
+    """The column's description, with the variables that rewrite it when it holds IP addresses or URLs."""
+    text = table.columns.get(column, "")
+    kind = table.privacy.get(column)
+    return f"{text} **Privacy:** {GOVERNED_BY[kind]}." if kind else text
 
 
 def render(readme: str) -> str:

@@ -1,8 +1,12 @@
-"""Build one day's silver tables from bronze: stream raw bodies, flatten, write Parquet partitions.
+"""Build one day's silver tables from bronze: stream raw bodies, flatten, protect, write Parquet partitions.
 
-Memory stays flat as a day grows: bodies are read in batches, each batch is flattened and appended to a
-streaming Parquet writer per table, and every partition file is renamed into place only when the whole day
-succeeded. No API call is made here: silver can always be rebuilt from bronze.
+Memory stays flat as a day grows: bodies are read in batches, each batch is flattened, its IP addresses and URLs
+rewritten for the privacy settings (`transforms.privacy`, the columns the registry marks), and appended to a
+streaming Parquet writer per table; every partition file is renamed into place only when the whole day
+succeeded. `event_versions` comes from every version bronze holds, the other tables from the latest. No API
+call is made here: silver can be rebuilt from bronze, until FPWH_RAW_RETENTION_DAYS dropped the day's bodies
+(then `RawBodiesDropped` stops the build and the published partitions stay), and only in the privacy mode of
+the day's log tables (else `PrivacyModeMismatch`, see `pipelines.privacy_modes`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from pipelines import privacy_modes
 from pipelines.storage.atomic import replacing
 from pipelines.storage.bronze import Bronze
 from pipelines.storage.lake import partition_path
 from pipelines.tables import SILVER_TABLES, WAREHOUSE_TABLES
 from transforms.flatten import flatten
+from transforms.privacy import FULL, PrivacyPolicy, protect
+from transforms.versions import number_versions, version_rows
 
 
 @dataclass
@@ -59,14 +66,17 @@ class _PartitionWriters:
             yield self
 
 
-def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int = 5_000) -> SilverReport:
-    """Flatten every final `ok` body of `day` into the silver tables and replace their partitions."""
+def build_silver_day(
+    bronze: Bronze, lake_root: Path, day: date, policy: PrivacyPolicy = FULL, batch_rows: int = 5_000
+) -> SilverReport:
+    """Flatten every final `ok` body of `day` into the silver tables, protected by `policy`; replace the partitions."""
+    privacy_modes.check(lake_root, day, SILVER_TABLES, policy)
     report = SilverReport(rows=dict.fromkeys(SILVER_TABLES, 0))
     with _PartitionWriters(lake_root, day, SILVER_TABLES).committing() as out:
         for batch in bronze.ok_bodies(day, batch_rows=batch_rows):
             result = flatten(batch["request_id"].to_list(), batch["body"].to_list(), batch["api_version"].to_list())
             for name, df in [*result.tables.items(), ("quarantine", result.quarantine)]:
-                out.write(name, df)
+                out.write(name, protect(df, WAREHOUSE_TABLES[name].privacy, policy))
                 report.rows[name] += df.height
             report.unknown_fields.update(result.unknown_fields)
             report.events_in += result.events_in
@@ -82,4 +92,17 @@ def build_silver_day(bronze: Bronze, lake_root: Path, day: date, batch_rows: int
         fetches = bronze.all_fetches(day)
         out.write("fetches", fetches)
         report.rows["fetches"] = fetches.height
+        versions = event_versions(bronze, day, batch_rows)
+        out.write("event_versions", versions)
+        report.rows["event_versions"] = versions.height
+    privacy_modes.record(lake_root, day, SILVER_TABLES, policy)
     return report
+
+
+def event_versions(bronze: Bronze, day: date, batch_rows: int = 5_000) -> pl.DataFrame:
+    """The `event_versions` rows of `day`: every `ok` version bronze holds, numbered, with what changed."""
+    staged = [
+        version_rows(*(b[c].to_list() for c in ("request_id", "fetched_at", "api_version", "method", "body")))
+        for b in bronze.ok_versions(day, batch_rows=batch_rows)
+    ]
+    return number_versions(pl.concat(staged)) if staged else number_versions(version_rows([], [], [], [], []))

@@ -2,34 +2,51 @@
 
 import dagster as dg
 
+from pipelines import privacy_modes
 from pipelines.api.errors import FatalApiError
 from pipelines.defs.layer import Layer, partition_day
 from pipelines.fetch import DayFetch
 from pipelines.logs import read_logs, request_ids_to_fetch
 from pipelines.metadata import counts, markdown_table
-from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
+from pipelines.resources import AppLogsResource, FingerprintApiResource, PrivacyResource, WarehouseResource
 from pipelines.storage.lake import read_table, write_partition
-from pipelines.tables import APP_REQUESTS_SCHEMA
+from pipelines.tables import APP_REQUESTS_SCHEMA, APP_TABLES, WAREHOUSE_TABLES
 from transforms.applog import REJECT_SCHEMA
+from transforms.privacy import protect
 
 
 def build(layer: Layer) -> list[dg.AssetsDefinition]:
     @dg.asset(group_name="ingest", partitions_def=layer.partitions, kinds={"parquet"})
     def app_log_occurrences(
-        context: dg.AssetExecutionContext, app_logs: AppLogsResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        app_logs: AppLogsResource,
+        warehouse: WarehouseResource,
+        privacy: PrivacyResource,
     ) -> dg.MaterializeResult:
         """Every request-ID occurrence of the day in the application logs → lake table `app_requests`.
 
         Bad lines are counted by reason and kept in `log_rejects`; a glob that matches nothing is an error,
-        because a night that silently reads no log looks exactly like a night without traffic.
+        because a night that silently reads no log looks exactly like a night without traffic. IP addresses and
+        URLs in the lines' context and excerpts are stored as FPWH_IP_PRIVACY / FPWH_URL_PRIVACY say; this is the
+        first writer of a day's run, so it may switch the day to new settings (the silver tables follow).
         """
         day = partition_day(context)
         result = read_logs(app_logs.glob, app_logs.options(), day=day)
         if not result.files:
             raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
+        policy = privacy.policy()
         occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
+        occurrences = protect(occurrences, WAREHOUSE_TABLES["app_requests"].privacy, policy)
+        rejects = protect(result.rejects.select(REJECT_SCHEMA.names()), WAREHOUSE_TABLES["log_rejects"].privacy, policy)
+        try:
+            privacy_modes.check(warehouse.lake, day, APP_TABLES, policy)
+        except privacy_modes.PrivacyModeMismatch as mismatch:
+            context.log.warning(
+                f"switching the day to new privacy settings; until its silver tables follow: {mismatch}"
+            )
         write_partition(warehouse.lake, "app_requests", day, occurrences)
-        write_partition(warehouse.lake, "log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
+        write_partition(warehouse.lake, "log_rejects", day, rejects)
+        privacy_modes.record(warehouse.lake, day, APP_TABLES, policy)
         ids = request_ids_to_fetch(result.occurrences)
         return dg.MaterializeResult(
             metadata={
