@@ -6,13 +6,12 @@ import dagster as dg
 
 from pipelines.dashboard import write_dashboard
 from pipelines.defs.layer import Layer, partition_day
-from pipelines.feeds import FEEDS, build_feed
+from pipelines.feeds import FEEDS
 from pipelines.metadata import markdown_table
+from pipelines.rebuild import publish_feeds
 from pipelines.resources import WarehouseResource
 from pipelines.sql import first_line, view_files
-from pipelines.storage.lake import write_partition
-from pipelines.storage.warehouse import connect_read_only, publish_views
-from pipelines.tables import schemas
+from pipelines.storage.warehouse import connect_read_only
 
 
 def build(layer: Layer) -> list[dg.AssetsDefinition]:
@@ -56,12 +55,7 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
 
         The re-publish (cheap: views only) makes the feed views show the new day; it takes the publish lock.
         """
-        day = partition_day(context)
-        with connect_read_only(warehouse.root) as con:
-            frames = {feed.name: build_feed(con, feed, day) for feed in FEEDS}
-        for name, df in frames.items():
-            write_partition(warehouse.lake, name, day, df)
-        publish_views(warehouse.root, schemas(), view_files())
+        frames = publish_feeds(warehouse, partition_day(context))
         for name, df in frames.items():
             yield dg.MaterializeResult(
                 asset_key=name,
@@ -74,14 +68,15 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
     @dg.asset(
         group_name="analytics",
         partitions_def=layer.partitions,
-        deps=[feed.name for feed in FEEDS],
+        deps=[*(feed.name for feed in FEEDS), "event_refresh"],
         kinds={"html"},
     )
     def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Render `<warehouse>/dashboard/index.html` from the feed tables: a static page, no server, no CDN.
 
         It shows the most recent days of every feed, whatever partition triggered it, so a backfill of an old
-        day refreshes that day's numbers without turning the page back in time.
+        day refreshes that day's numbers without turning the page back in time, and it is drawn after the
+        night's refresh, so the past days that refresh rebuilt show their new numbers too.
         """
         path, summary = write_dashboard(warehouse.root)
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), **summary})
