@@ -26,9 +26,9 @@ from pipelines.storage.atomic import replacing
 from pipelines.storage.bronze import Bronze
 from pipelines.storage.lake import partition_path
 from pipelines.tables import SILVER_TABLES, WAREHOUSE_TABLES
-from transforms.flatten import flatten
+from transforms.flatten import FlattenResult, flatten
 from transforms.privacy import FULL, PrivacyPolicy, protect
-from transforms.versions import number_versions, version_rows
+from transforms.versions import UPDATABLE, VERSIONS_SCHEMA, number_versions, single_versions, version_rows
 
 
 @dataclass
@@ -72,37 +72,57 @@ def build_silver_day(
     """Flatten every final `ok` body of `day` into the silver tables, protected by `policy`; replace the partitions."""
     privacy_modes.check(lake_root, day, SILVER_TABLES, policy)
     report = SilverReport(rows=dict.fromkeys(SILVER_TABLES, 0))
+    latest: list[pl.DataFrame] = []
     with _PartitionWriters(lake_root, day, SILVER_TABLES).committing() as out:
         for batch in bronze.ok_bodies(day, batch_rows=batch_rows):
             result = flatten(batch["request_id"].to_list(), batch["body"].to_list(), batch["api_version"].to_list())
-            for name, df in [*result.tables.items(), ("quarantine", result.quarantine)]:
-                out.write(name, protect(df, WAREHOUSE_TABLES[name].privacy, policy))
-                report.rows[name] += df.height
-            report.unknown_fields.update(result.unknown_fields)
-            report.events_in += result.events_in
-            report.events_quarantined += result.events_quarantined
-            report.values_quarantined += result.quarantine.height - result.events_quarantined
-        unknown = pl.DataFrame(
-            list(report.unknown_fields.most_common()),
-            schema=WAREHOUSE_TABLES["unknown_fields"].schema,
-            orient="row",
-        )
-        out.write("unknown_fields", unknown)
-        report.rows["unknown_fields"] = unknown.height
+            _write_batch(out, result, policy, report)
+            labels = result.tables["events"].select("request_id", "api_version", *UPDATABLE)
+            latest.append(batch.select("request_id", "fetched_at", "method").join(labels, on="request_id"))
         fetches = bronze.all_fetches(day)
-        out.write("fetches", fetches)
-        report.rows["fetches"] = fetches.height
-        versions = event_versions(bronze, day, batch_rows)
-        out.write("event_versions", versions)
-        report.rows["event_versions"] = versions.height
+        derived = {
+            "unknown_fields": pl.DataFrame(
+                list(report.unknown_fields.most_common()),
+                schema=WAREHOUSE_TABLES["unknown_fields"].schema,
+                orient="row",
+            ),
+            "fetches": fetches,
+            "event_versions": event_versions(bronze, day, fetches, latest, batch_rows),
+        }
+        for name, df in derived.items():
+            out.write(name, df)
+            report.rows[name] = df.height
     privacy_modes.record(lake_root, day, SILVER_TABLES, policy)
     return report
 
 
-def event_versions(bronze: Bronze, day: date, batch_rows: int = 5_000) -> pl.DataFrame:
-    """The `event_versions` rows of `day`: every `ok` version bronze holds, numbered, with what changed."""
-    staged = [
-        version_rows(*(b[c].to_list() for c in ("request_id", "fetched_at", "api_version", "method", "body")))
-        for b in bronze.ok_versions(day, batch_rows=batch_rows)
-    ]
-    return number_versions(pl.concat(staged)) if staged else number_versions(version_rows([], [], [], [], []))
+def _write_batch(out: _PartitionWriters, result: FlattenResult, policy: PrivacyPolicy, report: SilverReport) -> None:
+    for name, df in [*result.tables.items(), ("quarantine", result.quarantine)]:
+        out.write(name, protect(df, WAREHOUSE_TABLES[name].privacy, policy))
+        report.rows[name] += df.height
+    report.unknown_fields.update(result.unknown_fields)
+    report.events_in += result.events_in
+    report.events_quarantined += result.events_quarantined
+    report.values_quarantined += result.quarantine.height - result.events_quarantined
+
+
+def event_versions(
+    bronze: Bronze, day: date, fetches: pl.DataFrame, latest: list[pl.DataFrame], batch_rows: int = 5_000
+) -> pl.DataFrame:
+    """The `event_versions` rows of `day`.
+
+    An event received once (nearly all) takes its labels from its `events` row (`latest`, already flattened);
+    only the events bronze holds several versions of are read again, every version, to say what changed.
+    """
+    ok = fetches.filter(pl.col("outcome") == "ok")
+    several = ok.group_by("request_id").len().filter(pl.col("len") > 1)["request_id"]
+    received = pl.concat(latest) if latest else pl.DataFrame(schema=VERSIONS_SCHEMA)
+    once = single_versions(received.filter(~pl.col("request_id").is_in(several.implode())))
+    if several.is_empty():
+        return once.sort("request_id")
+    staged = []
+    for batch in bronze.ok_versions(day, batch_rows=batch_rows):
+        batch = batch.filter(pl.col("request_id").is_in(several.implode()))
+        columns = (batch[c].to_list() for c in ("request_id", "fetched_at", "api_version", "method", "body"))
+        staged.append(version_rows(*columns))
+    return pl.concat([once, number_versions(pl.concat(staged))]).sort("request_id", "version")

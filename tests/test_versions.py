@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transforms.flatten import flatten
-from transforms.versions import VERSIONS_SCHEMA, event_digest, labels, number_versions, version_rows
+from transforms.versions import VERSIONS_SCHEMA, event_digest, labels, number_versions, single_versions, version_rows
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 JSON = st.recursive(
@@ -110,3 +110,14 @@ def test_any_value_anywhere_in_an_event_is_a_version(arbitrary_value_in, data):
     event = arbitrary_value_in(updated(V3, suspect=True), data)
     rows = versions(V3, event)
     assert rows.height == 2 and set(rows["changed"][1]) <= {"linked_id", "tag", "suspect", "other"}
+
+
+def test_an_event_received_once_gets_the_same_row_from_its_events_row_as_from_its_body(shared_examples):
+    bodies = [p.read_bytes() for p in sorted((shared_examples / "v3").glob("get_event_200*.json"))]
+    ids = [f"r{i}" for i in range(len(bodies))]
+    at, methods = [T0] * len(bodies), ["by_id"] * len(bodies)
+    from_bodies = number_versions(version_rows(ids, at, [3] * len(bodies), methods, bodies))
+    events = flatten(ids, bodies).tables["events"].select("request_id", "api_version", "linked_id", "tag", "suspect")
+    received = pl.DataFrame({"request_id": ids, "fetched_at": at, "method": methods}).join(events, on="request_id")
+    assert single_versions(received).sort("request_id").equals(from_bodies.sort("request_id"))
+    assert from_bodies.height == received.height >= 8

@@ -7,8 +7,9 @@ Bronze keeps every version received. This module says, for raw bodies:
   can be compared with the stored one whatever endpoint (by ID, search) returned either;
 - `labels`: the updatable fields, read from the catalog's source paths of the `events` columns `linked_id`,
   `tag` and `suspect`, so they agree with the `events` table;
-- `version_rows` / `number_versions`: the `event_versions` table, one row per version, with what changed
-  from the version before (`linked_id`, `tag`, `suspect`, or `other` for anything else).
+- `version_rows` / `number_versions`: the `event_versions` rows of an event received more than once, with what
+  changed from the version before (`linked_id`, `tag`, `suspect`, or `other` for anything else);
+  `single_versions`: those of the events received once, from their `events` rows (no second parse).
 
 Pure: bytes in, polars frames out.
 """
@@ -134,6 +135,16 @@ def number_versions(staged: pl.DataFrame) -> pl.DataFrame:
         .with_columns(version=pl.int_range(1, pl.len() + 1).over("request_id"))
         .with_columns(changed=pl.concat_list(changes).list.drop_nulls())
         .with_columns(is_latest=pl.col("version") == pl.col("version").max().over("request_id"))
+        .select(VERSIONS_SCHEMA.names())
+        .cast(dict(VERSIONS_SCHEMA))
+    )
+
+
+def single_versions(latest: pl.DataFrame) -> pl.DataFrame:
+    """The `event_versions` rows of events received once, from request_id, api_version, fetched_at, method and the
+    labels as the `events` table stores them (the same values `version_rows` reads)."""
+    return (
+        latest.with_columns(version=pl.lit(1), changed=pl.lit([], pl.List(pl.String())), is_latest=pl.lit(True))
         .select(VERSIONS_SCHEMA.names())
         .cast(dict(VERSIONS_SCHEMA))
     )
