@@ -62,6 +62,8 @@ def test_labels_changed_upstream_reach_the_warehouse_within_one_night_and_a_reru
         [(fraud, 2, ["suspect"], True), (relinked, 2, ["linked_id"], True), (tagged, 2, ["tag"], True)]
     )
     assert world.query("SELECT count(*) FROM event_versions WHERE day = ? AND version = 1", [first])[0][0] == len(ids)
+    flagged = "SELECT request_id FROM event_versions WHERE list_contains(changed, 'suspect') AND suspect"
+    assert world.query(flagged) == [(fraud,)]  # the README's label-history query
     assert {
         "events",
         "event_versions",
