@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 
 import orjson
@@ -152,3 +154,26 @@ def test_any_address_truncates_to_an_address_of_its_network(address):
     truncated = ipaddress.ip_address(truncate_ip(str(address)))
     base = address.ipv4_mapped if getattr(address, "ipv4_mapped", None) else address
     assert truncated in ipaddress.ip_network((base, 24 if base.version == 4 else 48), strict=False)
+
+
+def _reference_truncation(text: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(ipaddress.ip_network((address, 24 if address.version == 4 else 48), strict=False).network_address)
+
+
+@given(
+    st.text(alphabet="0123456789.:abcdef٣ ", max_size=20)
+    | st.builds(".".join, st.lists(st.integers(0, 999).map(str) | st.just("007"), min_size=4, max_size=4))
+)
+def test_the_fast_ipv4_path_agrees_with_the_standard_library(text):
+    assert truncate_ip(text) == _reference_truncation(text)
+    try:
+        canonical = ipaddress.ip_address(text.strip()).compressed
+    except ValueError:
+        canonical = text
+    assert hash_ip(text, KEY) == hmac.new(KEY, canonical.encode(), hashlib.sha256).hexdigest()[:32]

@@ -60,6 +60,7 @@ URL_KEYS = frozenset(
 )
 _QUERY = re.compile(r"(?s)[?#].*")
 _URL_WITH_QUERY = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*://|/)[^\s?#\"'<>]*)[?#][^\s\"'<>]*")
+_IPV4_EXACT = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", re.ASCII)
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?![\w:])")
 
@@ -143,6 +144,9 @@ def protect_ip(text: str, policy: PrivacyPolicy) -> str | None:
 
 def truncate_ip(text: str) -> str | None:
     """The address of the /24 (IPv4) or /48 (IPv6) network holding `text`; None when it is not an address."""
+    dotted = _dotted_quad(text)
+    if dotted is not None:
+        return dotted.rpartition(".")[0] + ".0"  # the common case, without building an address object
     address = _parse_ip(text)
     if address is None:
         return None
@@ -154,8 +158,10 @@ def truncate_ip(text: str) -> str | None:
 
 def hash_ip(text: str, key: bytes) -> str:
     """HMAC-SHA256 of the address's canonical text (of `text` itself when it is no address), shortened."""
-    address = _parse_ip(text)
-    canonical = address.compressed if address is not None else text
+    canonical = _dotted_quad(text)
+    if canonical is None:
+        address = _parse_ip(text)
+        canonical = address.compressed if address is not None else text
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()[:HASH_HEX_DIGITS]
 
 
@@ -204,6 +210,14 @@ def _scrub_value(value: Any, key: str, policy: PrivacyPolicy) -> Any:
     if kind in URL_KEYS and policy.url == "strip_query":
         value = strip_query(value)
     return scrub_text(value, policy)
+
+
+def _dotted_quad(text: str) -> str | None:
+    """`text` as a canonical IPv4 address when it is one (what `ipaddress` accepts: no leading zeros), else None."""
+    match = _IPV4_EXACT.fullmatch(text.strip())
+    if match is None or any(int(o) > 255 or (len(o) > 1 and o[0] == "0") for o in match.groups()):
+        return None
+    return match.group(0)
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -89,11 +89,13 @@ class DayRefresh:
     def run(self) -> DayRefreshReport:
         stored = self._stored()
         self.report.checked = len(stored)
-        if stored and self.client.settings.fetch_strategy != "by_id":
-            self._search(stored)
-        rest = [rid for rid in stored if rid not in self.seen]
-        self._by_id(rest, stored)
-        self._land()
+        try:
+            if stored and self.client.settings.fetch_strategy != "by_id":
+                self._search(stored)
+            rest = [rid for rid in stored if rid not in self.seen]
+            self._by_id(rest, stored)
+        finally:
+            self._land()  # a run the API refuses half-way keeps the changed versions it found
         return self.report
 
     def _stored(self) -> dict[str, Stored]:
