@@ -837,6 +837,7 @@ class CatalogEntry:
     column: str
     dtype: str
     description: str
+    privacy: str = ""  # `ip` or `url` when FPWH_IP_PRIVACY / FPWH_URL_PRIVACY rewrite the column
 
 
 def entries() -> Iterator[CatalogEntry]:
@@ -846,9 +847,9 @@ def entries() -> Iterator[CatalogEntry]:
             for anchor in anchors:
                 for c in t.columns:
                     for path in c.paths(version):
-                        yield CatalogEntry(
-                            version, _join(anchor.path, path), t.name, c.name, str(c.dtype), c.description
-                        )
+                        json_path = _join(anchor.path, path)
+                        kind = c.privacy or ""
+                        yield CatalogEntry(version, json_path, t.name, c.name, str(c.dtype), c.description, kind)
 
 
 def to_json() -> bytes:
@@ -856,9 +857,10 @@ def to_json() -> bytes:
 
 
 def to_markdown() -> str:
-    lines = ["| api | json_path | table | column | dtype | description |", "|---|---|---|---|---|---|"]
+    lines = ["| api | json_path | table | column | dtype | privacy | description |", "|---|---|---|---|---|---|---|"]
     for e in entries():
-        lines.append(f"| v{e.api_version} | `{e.json_path}` | {e.table} | {e.column} | {e.dtype} | {e.description} |")
+        row = f"| v{e.api_version} | `{e.json_path}` | {e.table} | {e.column} | {e.dtype} | {e.privacy} |"
+        lines.append(f"{row} {e.description} |")
     return "\n".join(lines) + "\n"
 
 
