@@ -72,6 +72,8 @@ def test_labels_changed_upstream_reach_the_warehouse_within_one_night_and_a_reru
         "feed_country_risk",
     } <= rematerialized(result, first)
     assert world.query("SELECT count(*) FROM feed_daily_traffic WHERE day = ?", [first]) == [(1,)]
+    order = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
+    assert order.index("event_refresh") < order.index("dashboard")  # the dashboard is drawn after the rebuild
 
     calls = api_calls(sim)
     again = world.run_day(second)
