@@ -41,7 +41,8 @@ def described_relations(sql_files: Sequence[Path]) -> dict[str, dict[str, str]]:
     """
     described: dict[str, dict[str, str]] = {META_TABLE: META_DESCRIPTIONS}
     for table in WAREHOUSE_TABLES.values():
-        described[table.name] = {"": table.description, **table.columns, "day": DAY_DESCRIPTION}
+        columns = {name: table.described(name) for name in table.columns}
+        described[table.name] = {"": table.description, **columns, "day": DAY_DESCRIPTION}
     for path in sql_files:
         described[path.stem] = _view_descriptions(path, described)
     return described

@@ -1,7 +1,8 @@
 """Dagster resources: where the warehouse lives, where the logs are, and how to reach the Server API.
 
 Each resource carries one settings group of `pipelines.settings` (declared once, with its environment
-variable) and turns it into the objects the assets use; the secret key arrives through `EnvVar`.
+variable) and turns it into the objects the assets use; the secret keys (the API's, the privacy hash's) arrive
+through `EnvVar`, so the UI shows the variable's name, never its value.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import dagster as dg
 from pipelines.api.client import FingerprintClient
 from pipelines.api.ratelimit import limiter_for
 from pipelines.api.secret import Secret
-from pipelines.settings import ApiSettings, LogSettings, WarehouseSettings
+from pipelines.settings import ApiSettings, LogSettings, PrivacySettings, WarehouseSettings
 from pipelines.state import StateStore
 from pipelines.storage.warehouse import Warehouse
 from pipelines.tables import open_warehouse
 from transforms.applog import LogOptions
+from transforms.privacy import PrivacyPolicy
 from transforms.sealed import SealedKeys
 
 
@@ -69,3 +71,15 @@ class FingerprintApiResource(dg.ConfigurableResource):
         key = Secret(self.secret_api_key)
         limiter = limiter_for(self.settings, key, state.rate_limit_dir, state.engine)
         return FingerprintClient(self.settings, key, limiter)
+
+
+class PrivacyResource(dg.ConfigurableResource):
+    """How IP addresses and URLs are stored. `key` must come from `EnvVar("FPWH_PRIVACY_KEY")` (hash mode only)."""
+
+    settings: PrivacySettings = PrivacySettings()
+    key: str = ""
+
+    def policy(self) -> PrivacyPolicy:
+        """The policy the writers apply; the key is kept only where it shapes the stored values (hash mode)."""
+        key = self.key.encode() if self.settings.ip == "hash" else b""
+        return PrivacyPolicy(self.settings.ip, self.settings.url, key)

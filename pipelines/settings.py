@@ -24,6 +24,7 @@ import dagster as dg
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pipelines.storage.location import Location
+from transforms.dialects import dialect
 from transforms.sealed import SealedKeys
 
 REGION_HOSTS = {
@@ -46,9 +47,13 @@ SECRETS: tuple[tuple[str, str], ...] = (
         "Sealed client results: the base64 AES-256 key(s) from the dashboard, comma-separated during a rotation.",
     ),
 )
+PRIVACY_KEY_ENV = "FPWH_PRIVACY_KEY"
+MIN_PRIVACY_KEY_CHARS = 16
 FetchStrategy = Literal["by_id", "search", "auto"]
 SearchKeep = Literal["logged", "all"]
 LogFormat = Literal["auto", "jsonl", "logfmt", "text"]
+IpPrivacy = Literal["full", "truncate", "hash"]
+UrlPrivacy = Literal["full", "strip_query"]
 
 
 def setting(default: Any, env: str | None, help: str, fix: str = "") -> Any:
@@ -120,6 +125,14 @@ class ApiSettings(dg.Config):
         "Events per search page (default the API maximum: v3 200, v4 100); smaller only for tests.",
         "set it to 1 or more",
     )
+    refresh_days: int | None = setting(
+        None,
+        "FPWH_REFRESH_DAYS",
+        "Days before the night's day whose events are re-read for updates (linked ID, tag, suspect) and rewritten "
+        "where they changed (default the API's update window: v3 10, v4 31; capped at FINGERPRINT_RETENTION_DAYS; "
+        "0: off). See [Data protection](#data-protection).",
+        "set it to 0 (off) or a number of days, e.g. 10",
+    )
     backoff_base_s: float = setting(0.5, None, "First retry's backoff ceiling (doubles per retry), seconds.")
     backoff_cap_s: float = setting(30.0, None, "Largest backoff between two attempts, seconds.")
 
@@ -149,6 +162,13 @@ class ApiSettings(dg.Config):
             raise ValueError("Input should be at least 1")
         return value
 
+    @field_validator("refresh_days")
+    @classmethod
+    def _days_or_off(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise ValueError("Input should be 0 or more")
+        return value
+
     @field_validator("timeout_s", "rate_limit_burst")
     @classmethod
     def _positive(cls, value: float | None) -> float | None:
@@ -171,6 +191,12 @@ class ApiSettings(dg.Config):
     @property
     def burst_size(self) -> float:
         return self.rate_limit_burst if self.rate_limit_burst is not None else 3 * self.rate_limit_rps
+
+    @property
+    def refresh_window_days(self) -> int:
+        """Days re-read by the nightly refresh: FPWH_REFRESH_DAYS or the update window, never past retention."""
+        days = self.refresh_days if self.refresh_days is not None else dialect(self.api_version).update_window_days
+        return min(days, self.retention_days)
 
 
 class LogSettings(dg.Config):
@@ -296,7 +322,8 @@ class WarehouseSettings(dg.Config):
         24.0,
         "FPWH_SNAPSHOT_RETENTION_HOURS",
         "How long replaced data files and table snapshots are kept (open analyst connections keep working that "
-        "long); at most 20 snapshots per table are kept whatever their age.",
+        "long); whatever their age, at most 10 replaced versions of a table's day and 20 snapshots per table are "
+        "kept, so re-runs never fill the disk.",
         "give a number of hours, e.g. 24",
     )
 
@@ -307,11 +334,26 @@ class WarehouseSettings(dg.Config):
             raise ValueError("Input should be a sqlite:/// or postgresql:// URL")
         return value
 
+    raw_retention_days: int | None = setting(
+        None,
+        "FPWH_RAW_RETENTION_DAYS",
+        "Raw response bodies in bronze older than this many days are dropped; the tables built from them stay, "
+        "but can no longer be rebuilt (default: kept forever). See [Data protection](#data-protection).",
+        "set it to a number of days above the refresh window, e.g. 90",
+    )
+
     @field_validator("retention_hours")
     @classmethod
     def _hours(cls, value: float) -> float:
         if value < 0:
             raise ValueError("Input should be 0 or more")
+        return value
+
+    @field_validator("raw_retention_days")
+    @classmethod
+    def _positive_days(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("Input should be at least 1")
         return value
 
     @property
@@ -324,6 +366,25 @@ class WarehouseSettings(dg.Config):
         if self.catalog_url:
             return self.catalog_url
         return f"sqlite:///{self.location.local_root / 'catalog.db'}"
+
+
+class PrivacySettings(dg.Config):
+    """How IP addresses and URLs are stored in the tables (the raw bodies in bronze keep what the API sent)."""
+
+    ip: IpPrivacy = setting(
+        "full",
+        "FPWH_IP_PRIVACY",
+        "IP addresses in every table: `full`, `truncate` (IPv4 to its /24, IPv6 to its /48, host bits zeroed) or "
+        f"`hash` (keyed HMAC-SHA256 with {PRIVACY_KEY_ENV}: joins still work). See "
+        "[Data protection](#data-protection).",
+        "set it to full, truncate or hash",
+    )
+    url: UrlPrivacy = setting(
+        "full",
+        "FPWH_URL_PRIVACY",
+        "URLs in every table: `full` or `strip_query` (query string and fragment removed).",
+        "set it to full or strip_query",
+    )
 
 
 class ScheduleSettings(dg.Config):
@@ -405,6 +466,7 @@ class Settings(BaseModel, frozen=True):
     warehouse: WarehouseSettings = WarehouseSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_key: bool = True) -> Settings:
@@ -421,6 +483,9 @@ class Settings(BaseModel, frozen=True):
         if require_key:
             problems += key_problems(env.get(SECRET_KEY_ENV, ""))
         problems += _sealed_key_problems(env.get(SEALED_KEYS_ENV, ""))
+        problems += _privacy_key_problems(env.get("FPWH_IP_PRIVACY", ""), env.get(PRIVACY_KEY_ENV, ""))
+        if not problems:
+            problems += _retention_problems(settings)
         if problems:
             raise SettingsError(problems)
         return settings
@@ -456,6 +521,15 @@ def documented() -> Iterator[tuple[str, str, str]]:
             if env:
                 default = "—" if field.default is None else f"`{field.default}`"
                 yield str(env), default, field.description or name
+        if group == "privacy":
+            yield (
+                PRIVACY_KEY_ENV,
+                "—",
+                (
+                    "Secret key of `FPWH_IP_PRIVACY=hash` (at least 16 characters; never logged or stored). Changing "
+                    "it changes every hash: days hashed with another key no longer join."
+                ),
+            )
 
 
 def _env_fields() -> Iterator[tuple[str, list[tuple[str, str]]]]:
@@ -529,6 +603,31 @@ def _sealed_key_problems(text: str) -> list[str]:
     except ValueError as error:  # names the key by position, never its value
         return [f"{SEALED_KEYS_ENV}: {error}; re-copy the key(s) from the dashboard (base64, comma-separated)"]
     return []
+
+
+def _privacy_key_problems(mode: str, key: str) -> list[str]:
+    """The hash mode needs a key of its own; its value is never echoed back."""
+    if mode != "hash":
+        return []
+    if len(key.strip()) < MIN_PRIVACY_KEY_CHARS:
+        state = "is not set" if not key else f"is shorter than {MIN_PRIVACY_KEY_CHARS} characters"
+        return [
+            f"{PRIVACY_KEY_ENV} {state}: FPWH_IP_PRIVACY=hash needs a secret key of at least "
+            f"{MIN_PRIVACY_KEY_CHARS} characters (e.g. from `openssl rand -hex 32`), kept like the API key"
+        ]
+    return []
+
+
+def _retention_problems(settings: Settings) -> list[str]:
+    """Refreshed days are rebuilt from their raw bodies, so those must outlive the refresh window."""
+    keep, window = settings.warehouse.raw_retention_days, settings.api.refresh_window_days
+    if keep is None or keep > window:
+        return []
+    return [
+        f"FPWH_RAW_RETENTION_DAYS={str(keep)!r}: not above the refresh window ({window} days: FPWH_REFRESH_DAYS or "
+        f"the API's update window), so refreshed days could not be rebuilt; set it above {window}, or lower "
+        "FPWH_REFRESH_DAYS"
+    ]
 
 
 def key_problems(key: str) -> list[str]:

@@ -6,6 +6,8 @@ machines see the same state:
 - the search cursor of a day (where a resumed search continues);
 - the days each application-log file holds (`pipelines.log_days`), so a day's run reads only its files;
 - the inputs of each day's last clean run (`pipelines.day_inputs`), so `fpwh run` skips a day with nothing to do;
+- when each day's events were last re-read by the nightly refresh (so a re-run refreshes nothing twice);
+- the events found deleted upstream (404 on refresh inside retention), for the erasure to act on;
 - leases (a run that holds a day's fetch, so a second run of the same day never spends the budget twice);
 - the tables the lake publishes through (`fpwh_staged`, `fpwh_published`, see `pipelines.storage.publication`).
 Local-only things live under `local_dir` (`<warehouse>/.locks` for a local warehouse, the system temp folder for a
@@ -18,12 +20,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 import sqlalchemy as sa
 
 METADATA = sa.MetaData()
@@ -64,6 +67,15 @@ PUBLISHED = sa.Table(
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("published_at", sa.Float, nullable=False),
 )
+# Files a publish replaced: kept a while for connections still reading them, then deleted (`Warehouse.collect`).
+SUPERSEDED = sa.Table(
+    "fpwh_superseded",
+    METADATA,
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("table_name", sa.String(100), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("superseded_at", sa.Float, nullable=False),
+)
 PUBLICATIONS = sa.Table(
     "fpwh_publications",
     METADATA,
@@ -86,6 +98,21 @@ DAY_RUNS = sa.Table(
 )
 _CREATED: set[int] = set()
 _CREATE_LOCK = threading.Lock()
+
+REFRESHED = sa.Table(
+    "fpwh_refreshed",
+    METADATA,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("refreshed_at", sa.Float, nullable=False),  # epoch seconds
+)
+DELETED = sa.Table(
+    "fpwh_deleted_events",
+    METADATA,
+    sa.Column("request_id", sa.String(100), primary_key=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("detected_at", sa.Float, nullable=False),
+)
+DELETED_SCHEMA = pl.Schema({"request_id": pl.String(), "day": pl.Date(), "detected_at": pl.Datetime("us", "UTC")})
 
 
 def ensure_schema(engine: sa.Engine) -> None:
@@ -190,6 +217,54 @@ class StateStore:
 
     def save_day_run(self, day: date, record: Mapping[str, Any]) -> None:
         self._put(DAY_RUNS, day, record=orjson.dumps(dict(record)).decode())
+
+    # --- refresh --------------------------------------------------------------------------------------------
+    def refreshed_at(self) -> dict[date, datetime]:
+        """When each day's events were last re-read completely by a refresh (absent: never)."""
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(REFRESHED)).all()
+        return {date.fromisoformat(r.day): datetime.fromtimestamp(r.refreshed_at, UTC) for r in rows}
+
+    def mark_refreshed(self, days: Iterable[date], at: datetime) -> None:
+        """Record that `days` were re-read at `at`."""
+        for day in days:
+            self._put(REFRESHED, day, refreshed_at=at.timestamp())
+
+    # --- events deleted upstream ----------------------------------------------------------------------------
+    def record_deleted(self, day: date, request_ids: Iterable[str], detected_at: datetime) -> None:
+        """Note events of `day` that the API no longer has although inside retention (deleted upstream)."""
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return
+        with self.engine.begin() as con:
+            known = {
+                r.request_id for r in con.execute(sa.select(DELETED.c.request_id).where(DELETED.c.request_id.in_(ids)))
+            }
+            rows = [
+                {"request_id": rid, "day": day.isoformat(), "detected_at": detected_at.timestamp()}
+                for rid in ids
+                if rid not in known
+            ]
+            if rows:
+                con.execute(sa.insert(DELETED), rows)
+
+    def deleted_events(self) -> pl.DataFrame:
+        """Every event found deleted upstream (request_id, day, detected_at), for the erasure to act on."""
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(DELETED).order_by(DELETED.c.day, DELETED.c.request_id)).all()
+        data = {
+            "request_id": [r.request_id for r in rows],
+            "day": [date.fromisoformat(r.day) for r in rows],
+            "detected_at": [datetime.fromtimestamp(r.detected_at, UTC) for r in rows],
+        }
+        return pl.DataFrame(data, schema=DELETED_SCHEMA)
+
+    def forget_deleted(self, request_ids: Iterable[str]) -> None:
+        """The erasure of these events is done: stop listing them."""
+        ids = list(request_ids)
+        if ids:
+            with self.engine.begin() as con:
+                con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(ids)))
 
     def _put(self, table: sa.Table, day: date, **values: Any) -> None:
         key = day.isoformat()

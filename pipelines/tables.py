@@ -3,12 +3,13 @@
 The catalog's API-derived tables come from `transforms.catalog`; the others (log occurrences, fetch
 outcomes, quarantine, log rejects, the dashboard feeds of `pipelines.feeds`) from the module that
 produces them. Publishing, the data dictionary and the checks all read this registry, so a table exists
-everywhere or nowhere.
+everywhere or nowhere. `privacy` marks the columns holding IP addresses or URLs (`transforms.privacy`): the
+catalog's markers for the API tables, declared here for the others; the writers rewrite exactly those.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -20,6 +21,8 @@ from pipelines.storage.warehouse import Warehouse
 from transforms.applog import OCCURRENCE_COLUMNS, OCCURRENCE_SCHEMA, REJECT_COLUMNS, REJECT_SCHEMA
 from transforms.catalog import SYSTEM_COLUMNS, TABLES
 from transforms.flatten import QUARANTINE_DESCRIPTIONS, QUARANTINE_SCHEMA
+from transforms.privacy import GOVERNED_BY, Sensitive
+from transforms.versions import VERSIONS_DESCRIPTIONS, VERSIONS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,25 @@ class WarehouseTable:
     description: str
     schema: pl.Schema
     columns: dict[str, str]  # column → description
+    privacy: dict[str, Sensitive] = field(default_factory=dict)  # column → what personal data it holds
+
+    def described(self, column: str) -> str:
+        """The column's description, with the variables that rewrite it when it holds IP addresses or URLs."""
+        text = self.columns.get(column, "")
+        kind = self.privacy.get(column)
+        return f"{text} Privacy: {GOVERNED_BY[kind]}." if kind else text
 
 
 FETCHES_SCHEMA = pl.Schema({k: v for k, v in BRONZE_SCHEMA.items() if k != "body"})
+PRIVACY_MODES_SCHEMA = pl.Schema(
+    {
+        "table_name": pl.String(),
+        "ip_privacy": pl.String(),
+        "url_privacy": pl.String(),
+        "key_id": pl.String(),
+        "written_at": pl.Datetime("us", "UTC"),
+    }
+)
 APP_REQUESTS_SCHEMA = pl.Schema({k: v for k, v in OCCURRENCE_SCHEMA.items() if k != "log_day"})
 
 
@@ -38,7 +57,8 @@ def _catalog_tables() -> list[WarehouseTable]:
     out = []
     for t in TABLES:
         described = (*SYSTEM_COLUMNS, *t.keys, *t.columns)
-        out.append(WarehouseTable(t.name, t.description, t.schema, {c.name: c.description for c in described}))
+        columns = {c.name: c.description for c in described}
+        out.append(WarehouseTable(t.name, t.description, t.schema, columns, t.privacy))
     return out
 
 
@@ -50,6 +70,7 @@ WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
             "Every request-ID occurrence in the application logs, with the line's own context.",
             APP_REQUESTS_SCHEMA,
             {k: v for k, v in OCCURRENCE_COLUMNS.items() if k in APP_REQUESTS_SCHEMA},
+            {"context": "json"},
         ),
         WarehouseTable(
             "log_rejects",
@@ -57,6 +78,7 @@ WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
             "reason and file; run metadata has the full counts).",
             REJECT_SCHEMA,
             REJECT_COLUMNS,
+            {"excerpt": "text"},
         ),
         WarehouseTable(
             "fetches",
@@ -78,12 +100,42 @@ WAREHOUSE_TABLES: dict[str, WarehouseTable] = {
             "Values (or whole bodies) the flattener could not use, and why; the rest of the event loads.",
             QUARANTINE_SCHEMA,
             QUARANTINE_DESCRIPTIONS,
+            {"value_excerpt": "text"},
+        ),
+        WarehouseTable(
+            "event_versions",
+            "Every version received of every event: its linked ID, tag and suspect flag, and what changed from the "
+            "version before (the nightly refresh lands a new version when an event changed upstream).",
+            VERSIONS_SCHEMA,
+            VERSIONS_DESCRIPTIONS,
+        ),
+        WarehouseTable(
+            "privacy_modes",
+            "The FPWH_IP_PRIVACY / FPWH_URL_PRIVACY modes each table of the day was written with (days without a "
+            "row were written in full): one day never mixes two forms.",
+            PRIVACY_MODES_SCHEMA,
+            {
+                "table_name": "A table holding IP addresses or URLs.",
+                "ip_privacy": "FPWH_IP_PRIVACY when its partition of the day was written: full, truncate or hash.",
+                "url_privacy": "FPWH_URL_PRIVACY then: full or strip_query.",
+                "key_id": "For hash: a tag of FPWH_PRIVACY_KEY (not the key), so that keys can be told apart.",
+                "written_at": "When the partition was written (UTC).",
+            },
         ),
         *(WarehouseTable(f.name, f.description, f.schema, f.descriptions) for f in FEEDS),
     ]
 }
 
-SILVER_TABLES: tuple[str, ...] = (*(t.name for t in TABLES), "quarantine", "unknown_fields", "fetches")
+SILVER_TABLES: tuple[str, ...] = (
+    *(t.name for t in TABLES),
+    "quarantine",
+    "unknown_fields",
+    "fetches",
+    "event_versions",
+)
+APP_TABLES: tuple[str, ...] = ("app_requests", "log_rejects")
+# The tables holding IP addresses or URLs: a day's partitions of these must share one privacy mode.
+PRIVATE_TABLES: tuple[str, ...] = tuple(name for name, t in WAREHOUSE_TABLES.items() if t.privacy)
 
 
 def schemas() -> dict[str, pl.Schema]:

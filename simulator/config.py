@@ -50,6 +50,9 @@ class SimulatorConfig:
         default=30, metadata={"help": "events older than this answer 404 (none = keep forever)"}
     )
     now_ms: int | None = field(default=None, metadata={"help": "fixed simulator clock in epoch ms (none = real time)"})
+    update_not_ready_ms: int = field(
+        default=0, metadata={"help": "events younger than this answer an update with 409 StateNotReady (0 = never)"}
+    )
     recorded_dir: Path | None = field(
         default=None, metadata={"help": "folder of recorded 200 bodies served verbatim before generating"}
     )
@@ -75,6 +78,8 @@ class SimulatorConfig:
             raise ValueError(f"truncate_mode must be one of {TRUNCATE_MODES}, got {self.truncate_mode!r}")
         if self.retention_days is not None and self.retention_days < 0:
             raise ValueError(f"retention_days must be >= 0 or None, got {self.retention_days}")
+        if self.update_not_ready_ms < 0:
+            raise ValueError(f"update_not_ready_ms must be >= 0, got {self.update_not_ready_ms}")
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
         if self.recorded_dir is not None and not Path(self.recorded_dir).is_dir():

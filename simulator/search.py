@@ -17,7 +17,7 @@ Parameters, as the schemas define them (API.md 3.2, 3.5):
 - v4: `limit` 1-100 (default 10), `start`/`end` as RFC 3339 or epoch ms, `reverse`, an opaque
   `pagination_key` (it encodes the last event's timestamp and ID, so v4 pages are exact).
 - Default window: the last 7 days up to now. Events later than the simulator clock or outside retention do
-  not match, as they 404 by ID.
+  not match, as they 404 by ID; nor do events deleted upstream (`hidden`).
 """
 
 from __future__ import annotations
@@ -170,15 +170,20 @@ def answer(
     render: Callable[[str], dict[str, Any]],
     now_ms: int,
     retention_days: int | None,
+    hidden: Callable[[str], bool] = lambda request_id: False,
 ) -> tuple[int, bytes]:
-    """(status, body) of one search request of API `version` (3 or 4); `render` gives an event's body."""
+    """(status, body) of one search request of API `version` (3 or 4); `render` gives an event's body.
+
+    Events for which `hidden` is true (deleted upstream) are left out of the page; pagination still moves past
+    them, so a page may hold fewer events than `limit` while more match, as the real API's pages may.
+    """
     try:
         query = (parse_v3 if version == 3 else parse_v4)(params, now_ms)
     except SearchParamError as exc:
         code = "RequestCannotBeParsed" if version == 3 else "request_cannot_be_parsed"
         return 400, orjson.dumps({"error": {"code": code, "message": str(exc)}})
     page, more = select(population, query, now_ms, retention_days)
-    body: dict[str, Any] = {"events": [render(rid) for _, rid in page]}
+    body: dict[str, Any] = {"events": [render(rid) for _, rid in page if not hidden(rid)]}
     if more and page:
         ts, rid = page[-1]
         if version == 3:

@@ -1,4 +1,5 @@
-"""The HTTP face of the simulator: Server API v3 `GET /events/{id}` and v4 `GET /v4/events/{id}`, plus a control API.
+"""The HTTP face of the simulator: Server API v3 `GET /events/{id}` and v4 `GET /v4/events/{id}`, the events search,
+the event updates (v3 `PUT /events/{id}`, v4 `PATCH /v4/events/{id}`), plus a control API.
 
 Behaviour a client can observe, in the order the handler applies it to an API request:
 1. `latency_ms` of artificial delay, then a seeded fault draw: drop the connection, answer 500/502/503, or mark
@@ -11,18 +12,22 @@ Behaviour a client can observe, in the order the handler applies it to an API re
 5. 400 `RequestCannotBeParsed` "invalid request id" for an ID that is not `^\\d{13}\\.[A-Za-z0-9]{6}$`. The v3
    schema declares no 400 for this operation (API.md 17.3); we answer 400 as v4 does, because a client must
    treat it as permanent either way.
-6. 404 `RequestNotFound` for IDs never issued, outside `retention_days`, or later than the simulator clock.
-7. 200 with the generated v3 event.
+6. 404 `RequestNotFound` for IDs never issued, outside `retention_days`, later than the simulator clock, or
+   deleted upstream (`POST /_simulator/delete-events`).
+7. 200 with the generated v3 event, as the customer's updates left it (`simulator.updates`).
 `GET /v4/events/{event_id}` runs the same steps in v4 dialect: `Authorization: Bearer <key>` only, a throttle is
 always a real 429, no recorded bodies, the v4 render of the same facts, and every error body in its v4 form
 (`V4_BODIES`, as examples/v4/errors: secret_api_key_required/_not_found, event_not_found,
 request_cannot_be_parsed, too_many_requests, failed).
 `GET /events/search` and `GET /v4/events` run steps 1-3 (a throttled search always gets a 429), then
-`simulator.search`.
+`simulator.search` (deleted events left out). `PUT /events/{id}` and `PATCH /v4/events/{id}` run steps 1-3 (a
+throttled update gets a 429), then 400 for a malformed ID, 404 like a GET, then the body and age checks of
+`simulator.updates`; they are counted as kind `update`.
 
 Control endpoints (never delayed, faulted, throttled or counted): `GET /_simulator/stats`, `GET
 /_simulator/arrivals` (when each API request arrived, for measuring the rate a key really saw), `POST
-/_simulator/reset`. Everything else is a plain-text 404.
+/_simulator/reset`, `POST /_simulator/delete-events` (body `{"request_ids": [...]}`: those events are deleted
+upstream, as a visitor deletion does, and answer 404 from then on). Everything else is a plain-text 404.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -42,9 +48,12 @@ import orjson
 
 from simulator import search
 from simulator.config import SimulatorConfig
+from simulator.events import render_v3
+from simulator.events_v4 import render_v4
 from simulator.faults import DROP, SERVER_ERROR, THROTTLED_IN_200, TOO_MANY_REQUESTS, TRUNCATE, Faults
 from simulator.population import Population
 from simulator.recorded import index_recorded
+from simulator.updates import Changes, UpdateRefused, check_age, parse_update
 
 __all__ = ["SimulatorConfig", "SimulatorHandle", "start"]
 
@@ -131,30 +140,63 @@ class _State:
         self.faults = Faults(config)
         self.stats = Stats()
         self.recorded = index_recorded(config.recorded_dir) if config.recorded_dir else {}
+        self.changes = Changes()
 
     def now_ms(self) -> int:
         return self.config.now_ms if self.config.now_ms is not None else int(time.time() * 1000)
+
+    def render(self, version: int) -> Callable[[str], dict[str, Any]]:
+        """The body renderer of API `version`: an event's facts, as the customer's updates left them."""
+        render = render_v3 if version == 3 else render_v4
+        return lambda request_id: render(self.changes.apply(self.population.facts(request_id)))
 
     def event_answer(self, request_id: str, version: int = 3) -> tuple[int, bytes]:
         """Steps 4-7 of the module docstring for one request ID (error bodies in v3 form)."""
         recorded = self.recorded.get(request_id) if version == 3 else None
         if recorded is not None:
             return 200, recorded
+        missing = self._missing(request_id)
+        if missing is not None:
+            return missing
+        return 200, orjson.dumps(self.render(version)(request_id))
+
+    def _missing(self, request_id: str) -> tuple[int, bytes] | None:
+        """Steps 5-6: why a GET of `request_id` would not find it, or None when it would."""
         population = self.population
         if not population.is_well_formed(request_id):
             return 400, INVALID_REQUEST_ID
-        if not population.exists(request_id):
+        if not population.exists(request_id) or self.changes.is_deleted(request_id):
             return 404, REQUEST_NOT_FOUND
         ts, now, retention = population.timestamp_ms(request_id), self.now_ms(), self.config.retention_days
         if ts > now or (retention is not None and ts < now - retention * DAY_MS):
             return 404, REQUEST_NOT_FOUND
-        render = population.event_v3 if version == 3 else population.event_v4
-        return 200, orjson.dumps(render(request_id))
+        return None
+
+    def update_answer(self, request_id: str, version: int, body: bytes) -> tuple[int, bytes]:
+        """An event update (`simulator.updates`): 200 `{}` once applied, else the API's refusal."""
+        missing = self._missing(request_id)
+        if missing is not None:
+            return missing
+        try:
+            changes = parse_update(version, body)
+            age_ms = self.now_ms() - self.population.timestamp_ms(request_id)
+            check_age(version, age_ms, self.config.update_not_ready_ms)
+        except UpdateRefused as refused:
+            return refused.status, refused.body
+        self.changes.update(request_id, changes)
+        return 200, b"{}"
 
     def search_answer(self, version: int, params: dict[str, list[str]]) -> tuple[int, bytes]:
         """An events search (`simulator.search`) over the same population as the event endpoint."""
-        render = self.population.event_v3 if version == 3 else self.population.event_v4
-        return search.answer(version, params, self.population, render, self.now_ms(), self.config.retention_days)
+        return search.answer(
+            version,
+            params,
+            self.population,
+            self.render(version),
+            self.now_ms(),
+            self.config.retention_days,
+            hidden=self.changes.is_deleted,
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -187,6 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._guarded(self._post)
 
+    def do_PUT(self) -> None:
+        self._guarded(lambda: self._update("/events/", 3))
+
+    def do_PATCH(self) -> None:
+        self._guarded(lambda: self._update("/v4/events/", 4))
+
     def _guarded(self, handle: Any) -> None:
         """Report a simulator bug as a 500 naming it, instead of an unexplained dropped connection."""
         try:
@@ -216,17 +264,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     def _post(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        if urlsplit(self.path).path == "/_simulator/reset":
+        body = self._body()
+        path = urlsplit(self.path).path
+        if path == "/_simulator/reset":
             self.server.state.stats.reset()
             self._send(200, orjson.dumps({"reset": True}))
+        elif path == "/_simulator/delete-events":
+            ids = orjson.loads(body).get("request_ids") if body else None
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                self._send(400, _error("RequestCannotBeParsed", 'expected {"request_ids": [<string>, ...]}'))
+                return
+            self.server.state.changes.delete(ids)
+            self._send(200, orjson.dumps({"deleted": len(ids)}))
         else:
             self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
+    def _update(self, prefix: str, version: int) -> None:
+        """`PUT /events/{id}` (v3) or `PATCH /v4/events/{id}` (v4); any other path is a plain 404."""
+        body = self._body()
+        url = urlsplit(self.path)
+        if url.path.startswith(prefix) and url.path.count("/") == prefix.count("/"):
+            self._api("update", url.query, unquote(url.path[len(prefix) :]), version, body)
+        else:
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
     # --- the API pipeline -----------------------------------------------------------------------------------
-    def _api(self, kind: str, query: str, request_id: str | None, version: int = 3) -> None:
+    def _api(self, kind: str, query: str, request_id: str | None, version: int = 3, body: bytes = b"") -> None:
         self.api_version = version  # `_send` speaks this version's error bodies
         state = self.server.state
         state.stats.request(kind)
@@ -253,14 +320,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(429, TOO_MANY_REQUESTS, {"Retry-After": "1"}, throttled=True)
             return
         if request_id is None:
-            status, body = state.search_answer(version, parse_qs(query))
+            status, answer = state.search_answer(version, parse_qs(query))
+        elif kind == "update":
+            status, answer = state.update_answer(request_id, version, body)
         else:
-            status, body = state.event_answer(request_id, version)
+            status, answer = state.event_answer(request_id, version)
         if fault == TRUNCATE and status == 200:
             state.stats.answered(200, TRUNCATE)
-            self._send_truncated(body)
+            self._send_truncated(answer)
             return
-        self._answer(status, body)
+        self._answer(status, answer)
 
     def _auth_error(self, query: str) -> bytes | None:
         key = self.headers.get("Auth-API-Key") or (parse_qs(query).get("api_key") or [""])[0]

@@ -24,9 +24,11 @@ import duckdb
 import orjson
 import polars as pl
 import pytest
+import requests
 import uvicorn
 from dagster import DagsterInstance, ExecuteInProcessResult
 from hypothesis import strategies as st
+from requests import Response
 
 from pipelines.api.client import FingerprintClient, YoungEventRetry
 from pipelines.api.ratelimit import limiter_for
@@ -180,6 +182,33 @@ class World:
 
     def event_calls(self) -> int:
         return self.sim.stats()["by_kind"].get("event", 0)
+
+
+def _update_event(sim: SimulatorHandle, request_id: str, body: Any, version: int = 3) -> Response:
+    if version == 3:
+        headers = {"Auth-API-Key": sim.api_key}
+        return requests.put(f"{sim.url}/events/{request_id}", json=body, headers=headers, timeout=5)
+    headers = {"Authorization": f"Bearer {sim.api_key}"}
+    return requests.patch(f"{sim.url}/v4/events/{request_id}", json=body, headers=headers, timeout=5)
+
+
+@pytest.fixture
+def update_event() -> Callable[..., Response]:
+    """`update_event(sim, request_id, body, version=3)`: what a customer's backend does, over HTTP: `PUT
+    /events/{id}` (v3) or `PATCH /v4/events/{id}` (v4) with the JSON `body`; returns the response."""
+    return _update_event
+
+
+def _delete_upstream(sim: SimulatorHandle, request_ids: list[str]) -> None:
+    answer = requests.post(f"{sim.url}/_simulator/delete-events", json={"request_ids": request_ids}, timeout=5)
+    answer.raise_for_status()
+
+
+@pytest.fixture
+def delete_upstream() -> Callable[[SimulatorHandle, list[str]], None]:
+    """`delete_upstream(sim, request_ids)`: delete events in the simulated workspace, as a visitor deletion does
+    (they answer 404 and leave the search from then on)."""
+    return _delete_upstream
 
 
 def _make_world(sim: SimulatorHandle, root: Path, days: list[date], per_day: int, **groups: Any) -> World:

@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.api.results import FetchResult
 from pipelines.storage import atomic
-from pipelines.storage.bronze import BRONZE_DESCRIPTIONS, BRONZE_SCHEMA, Bronze
+from pipelines.storage.bronze import BRONZE_DESCRIPTIONS, BRONZE_SCHEMA, Bronze, RawBodiesDropped
 from pipelines.storage.files import FileStore
 from pipelines.storage.location import Location
 
@@ -241,3 +241,46 @@ def test_readers_running_during_compactions_always_see_each_record_once(bronze: 
     finally:
         stop.set()
         compactor.join()
+
+
+def test_every_ok_record_is_a_version_and_the_latest_is_the_event(bronze: Bronze) -> None:
+    bronze.append(DAY, [fetch("a", "ok", 0), fetch("b", "ok", 0), fetch("c", "not_found", 0)])
+    bronze.append(DAY, [fetch("a", "ok", 5)])
+    bronze.compact(DAY)
+    bronze.append(DAY, [fetch("a", "ok", 9)])
+
+    versions = pl.concat(bronze.ok_versions(DAY, batch_rows=1)).sort("request_id", "fetched_at")
+
+    assert versions.select("request_id", "fetched_at").rows() == [
+        ("a", T0),
+        ("a", T0 + timedelta(minutes=5)),
+        ("a", T0 + timedelta(minutes=9)),
+        ("b", T0),
+    ]
+    assert all_bodies(bronze).filter(pl.col("request_id") == "a")["body"].to_list() == [versions["body"][2]]
+
+
+def test_dropping_bodies_keeps_every_record_and_makes_body_readers_refuse(bronze: Bronze) -> None:
+    bronze.append(DAY, [fetch("a", "ok", 0), fetch("b", "not_found", 0)])
+    bronze.append(DAY, [fetch("a", "ok", 5), fetch("c", "failed", 1)])
+    records = bronze.all_fetches(DAY)
+
+    assert bronze.drop_bodies(DAY) == 2
+
+    assert bronze.all_fetches(DAY).equals(records)  # `fetches` and done_ids still know the day
+    assert bronze.done_ids(DAY) == {"a", "b"}
+    assert len(parts(bronze)) == 1
+    assert pl.read_parquet(parts(bronze)[0])["body"].null_count() == records.height
+    with pytest.raises(RawBodiesDropped, match=f"bodies of {DAY} were dropped by FPWH_RAW_RETENTION_DAYS"):
+        list(bronze.ok_bodies(DAY))
+    with pytest.raises(RawBodiesDropped) as versions:
+        list(bronze.ok_versions(DAY))
+    assert versions.value.missing == 2  # both versions of `a`
+    assert bronze.drop_bodies(DAY) == 0  # nothing left to drop: the day is not rewritten again
+    assert len(parts(bronze)) == 1
+
+
+def test_a_day_without_ok_records_has_nothing_to_drop_and_reads_empty(bronze: Bronze) -> None:
+    bronze.append(DAY, [fetch("x", "not_found", 0)])
+    assert bronze.drop_bodies(DAY) == 0
+    assert list(bronze.ok_bodies(DAY)) == []

@@ -69,7 +69,9 @@ def test_the_cli_prints_the_catalog_as_json_with_the_documented_keys():
         check=True,
     ).stdout
     rows = orjson.loads(out)
-    assert {tuple(sorted(r)) for r in rows} == {("api_version", "column", "description", "dtype", "json_path", "table")}
+    keys = ("api_version", "column", "description", "dtype", "json_path", "privacy", "table")
+    assert {tuple(sorted(r)) for r in rows} == {keys}
+    assert {(r["table"], r["column"], r["privacy"]) for r in rows if r["privacy"]} >= {("ip_info", "address", "ip")}
     paths = {r["json_path"] for r in rows}
     assert "products.ipInfo.data.v4.geolocation.subdivisions[].name" in paths
     assert "products.velocity.data.distinctIp.intervals.5m" in paths

@@ -68,3 +68,43 @@ def test_a_copy_with_changes_is_validated():
     assert settings.api.api_version == 4 and Settings().api.api_version == 3
     with pytest.raises(ValueError, match="3 or 4"):
         Settings().replace(api={"api_version": 2})
+
+
+def test_the_refresh_window_defaults_to_the_api_update_window_capped_by_retention():
+    assert Settings.from_env({}, require_key=False).api.refresh_window_days == 10
+    v4 = Settings.from_env({"FINGERPRINT_API_VERSION": "4"}, require_key=False).api
+    assert v4.refresh_window_days == 30  # a month of updates, but only 30 days of events to re-read
+    long_plan = Settings.from_env(
+        {"FINGERPRINT_API_VERSION": "4", "FINGERPRINT_RETENTION_DAYS": "90"}, require_key=False
+    )
+    assert long_plan.api.refresh_window_days == 31
+    assert Settings.from_env({"FPWH_REFRESH_DAYS": "0"}, require_key=False).api.refresh_window_days == 0
+
+
+def test_privacy_and_retention_settings_are_read_and_checked_together():
+    env = {"FPWH_IP_PRIVACY": "truncate", "FPWH_URL_PRIVACY": "strip_query", "FPWH_RAW_RETENTION_DAYS": "60"}
+    settings = Settings.from_env(env, require_key=False)
+    assert (settings.privacy.ip, settings.privacy.url, settings.warehouse.raw_retention_days) == (
+        "truncate",
+        "strip_query",
+        60,
+    )
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"FPWH_RAW_RETENTION_DAYS": "10", "FPWH_URL_PRIVACY": "drop"}, require_key=False)
+    problems = caught.value.problems
+    assert [p.split("=")[0] for p in problems] == ["FPWH_URL_PRIVACY"]  # the retention check waits for valid input
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"FPWH_RAW_RETENTION_DAYS": "10"}, require_key=False)
+    (retention,) = caught.value.problems
+    assert retention.startswith("FPWH_RAW_RETENTION_DAYS='10': not above the refresh window (10 days")
+
+
+def test_the_hash_mode_needs_a_long_enough_privacy_key_that_is_never_echoed_back():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"FPWH_IP_PRIVACY": "hash", "FPWH_PRIVACY_KEY": "short-secret"}, require_key=False)
+    (problem,) = caught.value.problems
+    assert problem.startswith("FPWH_PRIVACY_KEY is shorter than 16 characters") and "short-secret" not in problem
+    with pytest.raises(SettingsError, match="FPWH_PRIVACY_KEY is not set"):
+        Settings.from_env({"FPWH_IP_PRIVACY": "hash"}, require_key=False)
+    settings = Settings.from_env({"FPWH_IP_PRIVACY": "hash", "FPWH_PRIVACY_KEY": "k" * 16}, require_key=False)
+    assert "FPWH_PRIVACY_KEY" not in settings.environment() and "k" * 16 not in repr(settings)

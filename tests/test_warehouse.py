@@ -25,7 +25,7 @@ from pipelines.comments import apply_comments
 from pipelines.storage.duckdb_views import PublishError, duckdb_type
 from pipelines.storage.location import Location
 from pipelines.storage.locks import LockTimeout, exclusive_lock
-from pipelines.storage.warehouse import DATABASE_FILE, Warehouse
+from pipelines.storage.warehouse import DATABASE_FILE, KEEP_GENERATIONS, PublishReport, Warehouse
 from pipelines.tables import WAREHOUSE_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,9 +67,9 @@ def open_store(root: Path, schemas=SCHEMAS, sql_files=(), retention_s: float = 3
     return Warehouse(Location.parse(str(root)), catalog, schemas, sql_files, retention_s, comment)
 
 
-def write_day(store: Warehouse, day: date, n: int) -> None:
+def write_day(store: Warehouse, day: date, n: int) -> PublishReport:
     store.stage("events", day, events(n))
-    store.publish_day(day)
+    return store.publish_day(day)
 
 
 def counts_per_day(store: Warehouse, view: str = "events") -> dict[str, int]:
@@ -437,3 +437,63 @@ def test_the_published_file_opens_in_the_duckdb_versions_bi_tools_bundle(tmp_pat
     request_id = WAREHOUSE_TABLES["events"].columns["request_id"]
     assert report["comments"] == [["bots", request_id], ["events", request_id]]  # COMMENT ON reads back
     assert report["view_comment"] == [["Events a bot sent."]]
+
+
+def day_files(root: Path, table: str, day: date) -> list[Path]:
+    """Every file in a table's folder of `day` (data files and any writer's leftovers)."""
+    return sorted(p for p in (root / "lake" / "fpwh" / table / "data" / f"day={day}").iterdir() if p.is_file())
+
+
+def test_a_day_republished_again_and_again_keeps_a_bounded_number_of_replaced_files(tmp_path: Path) -> None:
+    store = open_store(tmp_path, retention_s=24 * 3600)
+    for n in range(1, KEEP_GENERATIONS + 5):
+        write_day(store, DAY1, n)
+        assert counts_per_day(store) == {str(DAY1): n}
+    assert len(day_files(tmp_path, "events", DAY1)) == 1 + KEEP_GENERATIONS  # the published file, then the newest
+    write_day(store, DAY2, 3)
+    assert len(day_files(tmp_path, "events", DAY1)) == 1 + KEEP_GENERATIONS
+
+
+def test_past_the_retention_every_replaced_file_and_old_snapshot_goes_and_the_warehouse_stays_whole(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path, retention_s=3600)
+    for n in (5, 6, 7):
+        write_day(store, DAY1, n)
+        write_day(store, DAY2, n)
+    later = time.time() + 2 * 3600
+    report = store.collect(["events"], [DAY1, DAY2], now=later)
+
+    assert report.superseded_files == 4 and report.snapshots > 0
+    assert [len(day_files(tmp_path, "events", d)) for d in (DAY1, DAY2)] == [1, 1]
+    catalog = SqlCatalog("fpwh", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=f"file://{tmp_path}/lake")
+    table = catalog.load_table("fpwh.events")
+    assert len(table.metadata.snapshots) == 1  # only the current snapshot is older than nothing
+    assert table.scan().to_arrow().num_rows == 14  # and other engines still read every day
+    manifests = {p.name for p in (tmp_path / "lake" / "fpwh" / "events" / "metadata").glob("*.avro")}
+    live = {Path(table.current_snapshot().manifest_list).name}
+    live |= {Path(m.manifest_path).name for m in table.current_snapshot().manifests(table.io)}
+    assert manifests == live
+    assert counts_per_day(store) == {str(DAY1): 7, str(DAY2): 7}
+
+
+def test_a_killed_writers_leftovers_in_a_day_folder_are_swept_once_old_enough(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 4)
+    folder = tmp_path / "lake" / "fpwh" / "events" / "data" / f"day={DAY1}"
+    stale_temp, stale_orphan, fresh_orphan = (
+        folder / ".x.parquet.tmp",
+        folder / "orphan.parquet",
+        folder / "new.parquet",
+    )
+    for path in (stale_temp, stale_orphan, fresh_orphan):
+        path.write_bytes(b"\0" * 1000)
+    two_hours_ago = time.time() - 2 * 3600
+    for path in (stale_temp, stale_orphan):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    report = write_day(store, DAY1, 5)
+
+    assert not stale_temp.exists() and not stale_orphan.exists() and fresh_orphan.exists()
+    assert (report.collected.debris_files, report.collected.debris_bytes) == (2, 2000)
+    assert counts_per_day(store) == {str(DAY1): 5}

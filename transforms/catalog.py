@@ -12,6 +12,11 @@ v3 and v4 rows land in the same columns. Where v4 spells a value differently, `v
 spelling already stored for history (`bot`: `not_detected` -> `notDetected`); where v4 has no field of its
 own for a v3 column, `v4_any` derives it as "any of these v4 booleans" (v3 `ipBlocklist.result`). A column
 whose source is None for a version is NULL in that version's rows.
+
+A column holding personal data the privacy settings govern carries a `privacy` marker (`ip` or `url`, see
+`transforms.privacy`): the silver build rewrites exactly the marked columns, and the data dictionary shows the
+marker. The raw device attributes carry no marker: none of the documented ones holds an address or a URL
+(API.md 10, 12.3); the customer's own `tag` and `linked_id` are the customer's to keep clean.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import dataclass, field
 
 import orjson
 import polars as pl
+
+from transforms.privacy import Sensitive
 
 # The kinds a source value can have. Each maps to one warehouse dtype; `json` keeps free-form values
 # (tag, raw device attribute values) as valid JSON text, the only place JSON text is allowed.
@@ -51,6 +58,7 @@ class Column:
     description: str
     v4_values: Mapping[str, str] | None = field(default=None, hash=False, compare=False)
     v4_any: tuple[str, ...] = ()  # bool column: true when any of these v4 paths is true
+    privacy: Sensitive | None = None  # personal data FPWH_IP_PRIVACY / FPWH_URL_PRIVACY rewrite
 
     @property
     def dtype(self) -> pl.DataType:
@@ -92,6 +100,11 @@ class Table:
         cols = [*SYSTEM_COLUMNS, *self.keys, *self.columns]
         return pl.Schema({c.name: c.dtype for c in cols})
 
+    @property
+    def privacy(self) -> dict[str, Sensitive]:
+        """Column -> privacy marker, for the columns that carry one."""
+        return {c.name: c.privacy for c in self.columns if c.privacy is not None}
+
 
 def col(
     name: str,
@@ -102,19 +115,23 @@ def col(
     *,
     v4_values: Mapping[str, str] | None = None,
     v4_any: tuple[str, ...] = (),
+    privacy: Sensitive | None = None,
 ) -> Column:
-    return Column(name, kind, v3, v4, description, v4_values, v4_any)
+    return Column(name, kind, v3, v4, description, v4_values, v4_any, privacy)
 
 
-def v4only(name: str, kind: str, v4: str, description: str) -> Column:
+def v4only(name: str, kind: str, v4: str, description: str, privacy: Sensitive | None = None) -> Column:
     """A column only Server API v4 fills (NULL in v3 rows)."""
-    return Column(name, kind, None, v4, "v4 only: " + description)
+    return Column(name, kind, None, v4, "v4 only: " + description, privacy=privacy)
 
 
-def pushed(name: str, kind: str, v3_webhook: str, v4: str, description: str) -> Column:
+def pushed(
+    name: str, kind: str, v3_webhook: str, v4: str, description: str, privacy: Sensitive | None = None
+) -> Column:
     """A column v4 events and v3 webhooks fill (NULL in fetched v3 rows): `v3_webhook` is its path in the v3
     event a webhook converts to (see `transforms.dialects.v3_webhook`)."""
-    return Column(name, kind, V3_WEBHOOK_PREFIX + v3_webhook, v4, "v4 and v3 webhooks only: " + description)
+    text = "v4 and v3 webhooks only: " + description
+    return Column(name, kind, V3_WEBHOOK_PREFIX + v3_webhook, v4, text, privacy=privacy)
 
 
 def key(name: str, kind: str, description: str) -> Column:
@@ -285,8 +302,15 @@ _IDENTIFICATION = (
         "identification.last_seen_at",
     ),
     col("last_seen_at_global", "timestamp", ID + "lastSeenAt.global", "Previous visit (global; v3 only); null first."),
-    col("url", "string", ID + "url", "Page URL of the identification request (not re-encoded; v4: web only).", "url"),
-    col("ip", "string", ID + "ip", "Client IP address (v4 or v6 text).", "ip_address"),
+    col(
+        "url",
+        "string",
+        ID + "url",
+        "Page URL of the identification request (not re-encoded; v4: web only).",
+        "url",
+        privacy="url",
+    ),
+    col("ip", "string", ID + "ip", "Client IP address (v4 or v6 text).", "ip_address", privacy="ip"),
     col("linked_id", "string", ID + "linkedId", "Customer-supplied linked ID (<= 256 chars).", "linked_id"),
     col("tag", "json", ID + "tag", "Customer-supplied tag object, as JSON text (v4: `tags`).", "tags"),
     col("suspect", "bool", ID + "suspect", "Set by the customer through the Update API.", "suspect"),
@@ -341,8 +365,8 @@ _BOTD = (
     col("bot_type", "string", BOTD + "bot.type", "Bot type when detected (e.g. headlessChrome).", "bot_type"),
     col("botd_meta", "json", BOTD + "meta", "botd `meta` (the customer tag), as JSON text (v3 only)."),
     col("botd_linked_id", "string", BOTD + "linkedId", "Linked ID as botd reports it (v3 only)."),
-    col("botd_url", "string", BOTD + "url", "Page URL as botd reports it (v3 only)."),
-    col("botd_ip", "string", BOTD + "ip", "Client IP as botd reports it (v3 only)."),
+    col("botd_url", "string", BOTD + "url", "Page URL as botd reports it (v3 only).", privacy="url"),
+    col("botd_ip", "string", BOTD + "ip", "Client IP as botd reports it (v3 only).", privacy="ip"),
     col("botd_time", "timestamp", BOTD + "time", "botd request time (v3 only)."),
     col("botd_user_agent", "string", BOTD + "userAgent", "User agent as botd reports it (v3 only)."),
     col("botd_request_id", "string", BOTD + "requestId", "Request ID as botd reports it (v3 only)."),
@@ -517,7 +541,7 @@ _SMART_SIGNALS = (
 _IP_V4 = "products.ipInfo.data.v4."
 # A few IPv4 facts repeated on `events` so the common questions need no join; `ip_info` has them all.
 _IP_V4_SHORTCUTS = (
-    col("ip_v4_address", "string", _IP_V4 + "address", "ipInfo v4: address.", "ip_info.v4.address"),
+    col("ip_v4_address", "string", _IP_V4 + "address", "ipInfo v4: address.", "ip_info.v4.address", privacy="ip"),
     col(
         "ip_v4_country_code",
         "string",
@@ -620,6 +644,7 @@ _V4_ONLY = (
         "clientReferrer",
         "client_referrer",
         'Web: the page\'s referrer (`""` for direct navigation).',
+        privacy="url",
     ),
     v4only("browser_os", "string", "browser_details.os", "Web: operating system as browser_details reports it."),
     v4only(
@@ -664,7 +689,7 @@ IP_INFO = Table(
     description="One row per event and IP version (v4, v6): address, geolocation, ASN, datacenter.",
     keys=(key("ip_version", "string", "`v4` or `v6`."),),
     columns=(
-        col("address", "string", "address", "IP address.", "address"),
+        col("address", "string", "address", "IP address.", "address", privacy="ip"),
         *_geo("", "geolocation", "IP geolocation", "geolocation"),
         col("asn", "string", "asn.asn", "Autonomous system number (text, e.g. `7922`).", "asn"),
         col("asn_name", "string", "asn.name", "AS name.", "asn_name"),
@@ -849,6 +874,7 @@ class CatalogEntry:
     column: str
     dtype: str
     description: str
+    privacy: str = ""  # `ip` or `url` when FPWH_IP_PRIVACY / FPWH_URL_PRIVACY rewrite the column
 
 
 def entries() -> Iterator[CatalogEntry]:
@@ -858,9 +884,9 @@ def entries() -> Iterator[CatalogEntry]:
             for anchor in anchors:
                 for c in t.columns:
                     for path in c.paths(version):
-                        yield CatalogEntry(
-                            version, _join(anchor.path, path), t.name, c.name, str(c.dtype), c.description
-                        )
+                        json_path = _join(anchor.path, path)
+                        kind = c.privacy or ""
+                        yield CatalogEntry(version, json_path, t.name, c.name, str(c.dtype), c.description, kind)
 
 
 def to_json() -> bytes:
@@ -868,9 +894,10 @@ def to_json() -> bytes:
 
 
 def to_markdown() -> str:
-    lines = ["| api | json_path | table | column | dtype | description |", "|---|---|---|---|---|---|"]
+    lines = ["| api | json_path | table | column | dtype | privacy | description |", "|---|---|---|---|---|---|---|"]
     for e in entries():
-        lines.append(f"| v{e.api_version} | `{e.json_path}` | {e.table} | {e.column} | {e.dtype} | {e.description} |")
+        row = f"| v{e.api_version} | `{e.json_path}` | {e.table} | {e.column} | {e.dtype} | {e.privacy} |"
+        lines.append(f"{row} {e.description} |")
     return "\n".join(lines) + "\n"
 
 

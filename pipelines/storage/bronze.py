@@ -13,6 +13,13 @@ an earlier success), while a later `ok` does replace an earlier `not_found` (the
 compacting never needs a second copy of the whole day. The merged file is written before the parts are deleted, so
 a reader may briefly see both; every reader therefore drops duplicate records, identified by
 (request_id, fetched_at, outcome).
+
+Versions: a refresh appends a new `ok` record when an event changed upstream (linked ID, tag, suspect), so the
+latest `ok` is the current event (`ok_bodies`) and every `ok` record is one version of it (`ok_versions`).
+
+Retention: `drop_bodies` rewrites a day with every raw body removed (FPWH_RAW_RETENTION_DAYS) and keeps the
+records, so the day is never fetched again and `fetches` still shows it; the readers of bodies then raise
+`RawBodiesDropped` rather than yield nothing, so nobody rebuilds a day's tables empty.
 """
 
 from __future__ import annotations
@@ -72,6 +79,18 @@ class BronzeBusyError(RuntimeError):
     """The day's file set kept changing while we tried to read a consistent snapshot of it."""
 
 
+class RawBodiesDropped(RuntimeError):
+    """The raw bodies of a day were dropped (FPWH_RAW_RETENTION_DAYS): its tables cannot be built from bronze."""
+
+    def __init__(self, day: date, missing: int) -> None:
+        super().__init__(
+            f"the raw response bodies of {day} were dropped by FPWH_RAW_RETENTION_DAYS ({missing} events): its "
+            "tables cannot be rebuilt from bronze; the published ones stay as they are"
+        )
+        self.day = day
+        self.missing = missing
+
+
 class Bronze:
     """The bronze store: `bronze/fetches/` below a warehouse's files."""
 
@@ -124,23 +143,42 @@ class Bronze:
         """Stream the final `ok` record of each request ID of `day` (BODY_COLUMNS), `batch_rows` at most.
 
         Memory holds one batch of bodies plus the day's (request_id, fetched_at) keys, whatever the day's
-        volume of bodies.
+        volume of bodies. Raises RawBodiesDropped (after the bodies still there) when bodies were dropped.
         """
         with self._snapshot(day) as files:
             ok = _records(files.values()).filter(pl.col("outcome") == "ok")
-            pending = ok.group_by("request_id").agg(pl.col("fetched_at").max())
-            for file in files.values():
-                for batch in file.iter_batches(batch_size=batch_rows, columns=[*BODY_COLUMNS, "outcome"]):
-                    rows = (
-                        pl.from_arrow(batch)
-                        .filter(pl.col("outcome") == "ok")
-                        .join(pending, on=["request_id", "fetched_at"], how="semi")
-                        .unique("request_id", keep="first", maintain_order=True)
-                        .select(BODY_COLUMNS)
-                    )
-                    if rows.height:
-                        pending = pending.join(rows.select("request_id"), on="request_id", how="anti")
-                        yield rows
+            latest = ok.group_by("request_id").agg(pl.col("fetched_at").max())
+            yield from _stream_bodies(day, files.values(), latest, batch_rows)
+
+    def ok_versions(self, day: date, batch_rows: int = 20_000) -> Iterator[pl.DataFrame]:
+        """Stream every `ok` record of `day` (BODY_COLUMNS): each version received of each event, in no order.
+
+        Raises RawBodiesDropped (after the bodies still there) when bodies were dropped.
+        """
+        with self._snapshot(day) as files:
+            ok = _records(files.values()).filter(pl.col("outcome") == "ok")
+            yield from _stream_bodies(day, files.values(), ok.select("request_id", "fetched_at"), batch_rows)
+
+    def drop_bodies(self, day: date, batch_rows: int = 20_000) -> int:
+        """Rewrite `day` as one file whose records keep everything but the raw body; return the bodies dropped.
+
+        Crash-safe like `compact`: the new file is complete before the old parts go, and readers ignore the
+        duplicates meanwhile. A day without bodies is left as it is.
+        """
+        folder = self.day_dir(day)
+        with self._snapshot(day) as files:
+            bodies = sum(_body_count(f) for f in files.values())
+            if not bodies:
+                return 0
+
+            def write(stream) -> None:
+                with pq.ParquetWriter(stream, _ARROW_SCHEMA, **_WRITE_OPTIONS) as writer:
+                    _copy_distinct(files.values(), writer, batch_rows, keep_bodies=False)
+
+            self.files.write(f"{folder}/{_part_name()}", write)
+        for name in files:
+            self.files.delete(self.files.path(f"{folder}/{name}"))
+        return bodies
 
     def compact(self, day: date, batch_rows: int = 20_000) -> str | None:
         """Merge `day`'s small part files into one, keeping every distinct record; return it (None if no merge).
@@ -204,12 +242,42 @@ def _records(files: Iterable[pq.ParquetFile]) -> pl.DataFrame:
     return records.unique(RECORD_KEY, keep="first").sort("fetched_at", "request_id")
 
 
-def _copy_distinct(files: Iterable[pq.ParquetFile], writer: pq.ParquetWriter, batch_rows: int) -> None:
+def _stream_bodies(
+    day: date, files: Iterable[pq.ParquetFile], wanted: pl.DataFrame, batch_rows: int = 20_000
+) -> Iterator[pl.DataFrame]:
+    """The `ok` rows of `files` whose (request_id, fetched_at) is `wanted`, once each, with their bodies."""
+    pending = wanted.unique()
+    for file in files:
+        for batch in file.iter_batches(batch_size=batch_rows, columns=[*BODY_COLUMNS, "outcome"]):
+            rows = (
+                pl.from_arrow(batch)
+                .filter((pl.col("outcome") == "ok") & pl.col("body").is_not_null())
+                .join(pending, on=["request_id", "fetched_at"], how="semi")
+                .unique(["request_id", "fetched_at"], keep="first", maintain_order=True)
+                .select(BODY_COLUMNS)
+            )
+            if rows.height:
+                pending = pending.join(rows, on=["request_id", "fetched_at"], how="anti")
+                yield rows
+    if pending.height:
+        raise RawBodiesDropped(day, pending.height)
+
+
+def _body_count(file: pq.ParquetFile) -> int:
+    """Records of `file` that still carry a body (reading an all-null column costs next to nothing)."""
+    return sum(pl.from_arrow(b)["body"].is_not_null().sum() for b in file.iter_batches(columns=["body"]))
+
+
+def _copy_distinct(
+    files: Iterable[pq.ParquetFile], writer: pq.ParquetWriter, batch_rows: int, keep_bodies: bool = True
+) -> None:
     seen = pl.DataFrame(schema={k: BRONZE_SCHEMA[k] for k in RECORD_KEY})
     for file in files:
         for batch in file.iter_batches(batch_size=batch_rows):
             rows = pl.from_arrow(batch).unique(RECORD_KEY, keep="first", maintain_order=True)
             rows = rows.join(seen, on=RECORD_KEY, how="anti")
+            if not keep_bodies:
+                rows = rows.with_columns(pl.lit(None, dtype=pl.Binary()).alias("body"))
             writer.write_table(rows.to_arrow().cast(_ARROW_SCHEMA), row_group_size=batch_rows)
             seen = pl.concat([seen, rows.select(RECORD_KEY)])
 

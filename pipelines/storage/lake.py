@@ -8,8 +8,8 @@ Snowflake, BigQuery and Athena read it. The catalog is pyiceberg's SQL catalog i
 Writing a day is two steps, so that a day becomes visible as a whole (`pipelines.storage.warehouse`):
 `stage` writes a table's rows of a day as a new data file (not yet in any snapshot); `commit_day` replaces the
 day's partition by the staged files in one Iceberg transaction (delete the day, add the files), retried when a
-concurrent commit of another day won the race. Data files are never rewritten; `expire` drops snapshots older than
-the retention and the files nothing references any more.
+concurrent commit of another day won the race. Data files are never rewritten; `expire` drops old snapshots and
+the manifests only they referenced (the warehouse deletes replaced data files, `Warehouse.collect`).
 """
 
 from __future__ import annotations
@@ -175,27 +175,53 @@ class Lake:
                 time.sleep(min(1.0, 0.02 * 2**attempt))  # another writer committed first: redo on its snapshot
         raise RuntimeError(f"could not commit {day} to {identifier} after {_COMMIT_ATTEMPTS} attempts")
 
-    def live_uris(self, names: Iterable[str]) -> set[str]:
-        """Every data file referenced by any retained snapshot of the tables `names` (kept by `expire`)."""
-        live: set[str] = set()
-        for name in names:
-            try:
-                table = self.catalog.load_table(f"{NAMESPACE}.{name}")
-            except NoSuchTableError:
-                continue
-            for snapshot in table.metadata.snapshots:
-                live.update(f.file.file_path for f in table.scan(snapshot_id=snapshot.snapshot_id).plan_files())
-        return live
+    def expire(self, names: Iterable[str], older_than: datetime, keep: int, debris_before: float) -> int:
+        """Drop the snapshots of `names` older than `older_than` or behind the newest `keep` (the current one always
+        stays), then the manifest files no snapshot left references and older than `debris_before` (epoch s).
 
-    def expire(self, names: Iterable[str], older_than: datetime) -> None:
-        """Drop snapshots older than `older_than` (the current one always stays)."""
+        Return the snapshots dropped. Maintenance, not correctness: when another writer commits to a table
+        meanwhile, that table is left for the next publish.
+        """
+        dropped = 0
+        cutoff_ms = older_than.timestamp() * 1000
         for name in names:
             try:
                 table = self.catalog.load_table(f"{NAMESPACE}.{name}")
             except NoSuchTableError:
                 continue
-            if len(table.metadata.snapshots) > 1:
-                table.maintenance.expire_snapshots().older_than(older_than).commit()
+            current = table.metadata.current_snapshot_id
+            newest_first = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
+            doomed = [
+                s.snapshot_id
+                for rank, s in enumerate(newest_first)
+                if s.snapshot_id != current and (rank >= keep or s.timestamp_ms < cutoff_ms)
+            ]
+            if not doomed:
+                continue
+            try:
+                table.maintenance.expire_snapshots().by_ids(doomed).commit()
+            except CommitFailedException:
+                continue
+            dropped += len(doomed)
+            self._delete_unreferenced_manifests(self.catalog.load_table(f"{NAMESPACE}.{name}"), debris_before)
+        return dropped
+
+    def _delete_unreferenced_manifests(self, table: Table, before: float) -> None:
+        """Manifest lists and manifests (`metadata/*.avro`) of expired snapshots: Iceberg's orphan-file cleanup,
+        limited to files older than `before` so that a concurrent commit's new manifests are never touched."""
+        live = set()
+        for snapshot in table.metadata.snapshots:
+            live.add(snapshot.manifest_list)
+            live.update(m.manifest_path for m in snapshot.manifests(table.io))
+        live_paths = {self.location.strip(uri) for uri in live}
+        folder = f"{self.files.relative(table.location())}/metadata"
+        for stored in self.files.list(folder):
+            if stored.name.endswith(".avro") and stored.path not in live_paths and stored.mtime < before:
+                self.files.delete(stored.path)
+
+    def table_location(self, name: str, schema: pl.Schema) -> str:
+        """`name`'s folder below the warehouse root (its data files are in `data/day=YYYY-MM-DD/`)."""
+        return self.files.relative(self.table(name, schema).location())
 
     def table_locations(self) -> dict[str, str]:
         """name -> location URI of every table in the catalog."""

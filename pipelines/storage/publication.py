@@ -17,7 +17,7 @@ from datetime import date
 import orjson
 import sqlalchemy as sa
 
-from pipelines.state import PUBLICATIONS, PUBLISHED, STAGED, ensure_schema
+from pipelines.state import PUBLICATIONS, PUBLISHED, STAGED, SUPERSEDED, ensure_schema
 from pipelines.storage.lake import DataFile
 
 FilesByTable = dict[str, list[DataFile]]
@@ -61,7 +61,17 @@ class Publication:
         key, now = day.isoformat(), time.time()
         with self.engine.begin() as con:
             for table, table_files in files.items():
-                con.execute(sa.delete(PUBLISHED).where((PUBLISHED.c.day == key) & (PUBLISHED.c.table_name == table)))
+                where = (PUBLISHED.c.day == key) & (PUBLISHED.c.table_name == table)
+                kept = {f.uri for f in table_files}
+                replaced = [r.path for r in con.execute(sa.select(PUBLISHED.c.path).where(where)) if r.path]
+                superseded = [
+                    {"path": path, "table_name": table, "day": key, "superseded_at": now}
+                    for path in replaced
+                    if path not in kept
+                ]
+                if superseded:
+                    con.execute(sa.insert(SUPERSEDED), superseded)
+                con.execute(sa.delete(PUBLISHED).where(where))
                 rows = [
                     {"table_name": table, "day": key, "path": f.uri, "rows": f.rows, "published_at": now}
                     for f in table_files or [_EMPTY]
@@ -95,17 +105,49 @@ class Publication:
             found = {date.fromisoformat(r.day) for r in rows if table in orjson.loads(r.tables)}
         return sorted(found)
 
+    def tables_holding(self, day: date) -> set[str]:
+        """Tables with rows of `day` staged or published (possibly none: an empty day is held too)."""
+        key = day.isoformat()
+        with self.engine.connect() as con:
+            published = con.execute(sa.select(PUBLISHED.c.table_name).where(PUBLISHED.c.day == key).distinct())
+            found = {r.table_name for r in published}
+        return found | self.staged_tables(day)
+
+    def superseded(self, older_than: float, keep_generations: int) -> list[str]:
+        """Replaced files that may go: superseded before `older_than` (epoch seconds), or behind more than
+        `keep_generations` later replacements of the same table and day."""
+        query = sa.select(SUPERSEDED).order_by(SUPERSEDED.c.superseded_at.desc())
+        with self.engine.connect() as con:
+            rows = con.execute(query).fetchall()
+        generations: dict[tuple[str, str], list[float]] = defaultdict(list)
+        expired = []
+        for row in rows:
+            seen = generations[(row.table_name, row.day)]
+            if row.superseded_at not in seen:
+                seen.append(row.superseded_at)
+            if row.superseded_at < older_than or len(seen) > keep_generations:
+                expired.append(row.path)
+        return expired
+
+    def forget_superseded(self, paths: Iterable[str]) -> None:
+        """The files `paths` were deleted."""
+        paths = list(paths)
+        with self.engine.begin() as con:
+            for start in range(0, len(paths), 500):
+                con.execute(sa.delete(SUPERSEDED).where(SUPERSEDED.c.path.in_(paths[start : start + 500])))
+
     def latest(self) -> int:
         """The number of the newest publication (0 before the first)."""
         with self.engine.connect() as con:
             return int(con.execute(sa.select(sa.func.coalesce(sa.func.max(PUBLICATIONS.c.seq), 0))).scalar_one())
 
     def referenced(self) -> set[str]:
-        """Every file a published or staged row names: the files expiry must keep."""
+        """Every file a published, staged or superseded row names: the files a debris sweep must keep."""
         with self.engine.connect() as con:
             published = {r.path for r in con.execute(sa.select(PUBLISHED.c.path))}
             staged = {r.path for r in con.execute(sa.select(STAGED.c.path))}
-        return (published | staged) - {""}
+            superseded = {r.path for r in con.execute(sa.select(SUPERSEDED.c.path))}
+        return (published | staged | superseded) - {""}
 
 
 def _by_table(rows: Iterable[sa.Row]) -> FilesByTable:

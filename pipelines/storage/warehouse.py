@@ -10,8 +10,11 @@ Readers (`reader()`, `fingerprint.duckdb`) see one publication: every table of a
 
 `fingerprint.duckdb` holds only views (over explicit lists of immutable files), so it is rebuilt in a second and
 an analyst's open read-only connection never blocks or fails a publish: it keeps its views until it reconnects.
-Superseded files and Iceberg snapshots are kept for `retention_s` (default 24 h, at most `max_snapshots` per
-table) and deleted after, so a connection held that long must reconnect.
+What a publish leaves behind is bounded (`collect`, after every publish): a replaced data file is deleted once
+it is `retention_s` old (default 24 h) or KEEP_GENERATIONS later publishes of its table's day replaced it again,
+whichever comes first; Iceberg snapshots older than that, or behind the newest MAX_SNAPSHOTS of a table, are
+expired with their manifests; and the day's folders are swept of files nothing references (a killed writer's)
+once DEBRIS_AGE_S old. So a connection held across that many publishes must reconnect.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -41,7 +44,20 @@ from pipelines.storage.publication import FilesByTable, Publication
 DATABASE_FILE = "fingerprint.duckdb"
 DEFAULT_RETENTION_S = 24 * 3600.0
 DEFAULT_LOCK_TIMEOUT_S = 600.0
+MAX_SNAPSHOTS = 20  # per table, whatever their age
+KEEP_GENERATIONS = 10  # replaced versions of one table's day kept, whatever their age
+DEBRIS_AGE_S = 3600.0  # an unreferenced file this old is no writer's work in progress
 Derive = Callable[[duckdb.DuckDBPyConnection], Mapping[str, pl.DataFrame]]
+
+
+@dataclass
+class CollectReport:
+    """What a clean-up after a publish deleted."""
+
+    superseded_files: int = 0
+    snapshots: int = 0
+    debris_files: int = 0
+    debris_bytes: int = 0
 
 
 @dataclass
@@ -52,6 +68,7 @@ class PublishReport:
     tables: list[str]
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    collected: CollectReport = field(default_factory=CollectReport)
 
 
 class Warehouse:
@@ -121,9 +138,32 @@ class Warehouse:
         seq = self.publication.publish(day, staged)
         if not self.location.is_remote:
             self.write_database()
-        self.lake.expire(staged, datetime.now(UTC) - timedelta(seconds=self.retention_s))
+        collected = self.collect(staged, [day])
         rows = {table: sum(f.rows for f in files) for table, files in staged.items()}
-        return PublishReport(seq, sorted(staged), rows, time.monotonic() - started)
+        return PublishReport(seq, sorted(staged), rows, time.monotonic() - started, collected)
+
+    def collect(self, tables: Iterable[str], days: Iterable[date], now: float | None = None) -> CollectReport:
+        """Delete what publishing left behind and nobody may read any more (see the module docstring)."""
+        now = time.time() if now is None else now
+        report = CollectReport()
+        expired = self.publication.superseded(now - self.retention_s, KEEP_GENERATIONS)
+        for uri in expired:
+            self.files.delete(self.location.strip(uri))
+        self.publication.forget_superseded(expired)
+        report.superseded_files = len(expired)
+        tables = list(tables)
+        oldest = datetime.fromtimestamp(now - self.retention_s, UTC)
+        report.snapshots = self.lake.expire(tables, oldest, MAX_SNAPSHOTS, now - DEBRIS_AGE_S)
+        referenced = {self.location.strip(uri) for uri in self.publication.referenced()}
+        for table in tables:
+            folder = self.lake.table_location(table, self.schemas[table])
+            for day in days:
+                for stored in self.files.walk(f"{folder}/data/{DAY_COLUMN}={day.isoformat()}"):
+                    if stored.path not in referenced and stored.mtime < now - DEBRIS_AGE_S:
+                        self.files.delete(stored.path)
+                        report.debris_files += 1
+                        report.debris_bytes += stored.size
+        return report
 
     def _published_day(self, day: date, exclude: Mapping[str, object]) -> FilesByTable:
         """The day's published files of the tables not in `exclude` (they keep their last publication)."""
@@ -172,6 +212,10 @@ class Warehouse:
 
     def published_days(self, table: str) -> list[date]:
         return self.publication.days(table)
+
+    def tables_holding(self, day: date) -> set[str]:
+        """The tables that have rows of `day`, staged or published (an empty day counts)."""
+        return self.publication.tables_holding(day)
 
 
 def _local_dir(location: Location) -> Path:

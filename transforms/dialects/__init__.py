@@ -2,9 +2,9 @@
 
 Everything that differs between Server API v3 and v4 on the wire lives here and nowhere else: the path of an
 event and of the events search, how the key is sent, the search page size and pagination key, the error codes,
-how a throttle can hide inside a 200, and how to tell a body of the version from anything else. The client,
-the search, the flattener and the simulator's tests all ask `dialect(version)`; supporting a version is one
-module and one line in `DIALECTS`.
+how a throttle can hide inside a 200, how long events stay updatable, and how to tell a body of the version from
+anything else. The client, the search, the refresh, the flattener and the simulator's tests all ask
+`dialect(version)`; supporting a version is one module and one line in `DIALECTS`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Wire(Protocol):
     AUTH_HEADER: str
     AUTH_PREFIX: str
     NOT_FOUND_CODE: str
+    UPDATE_WINDOW_DAYS: int
     ERROR_NAMES: Mapping[str, str]
 
     def shape_problem(self, body: Any) -> str | None: ...
@@ -72,6 +73,11 @@ class Dialect:
     @property
     def not_found_code(self) -> str:
         return self.wire.NOT_FOUND_CODE
+
+    @property
+    def update_window_days(self) -> int:
+        """How many days after an event the customer may still update its linked ID, tag and suspect flag."""
+        return self.wire.UPDATE_WINDOW_DAYS
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {self.wire.AUTH_HEADER: self.wire.AUTH_PREFIX + key}

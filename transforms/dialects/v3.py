@@ -15,6 +15,8 @@ PAGINATION_KEY = "paginationKey"
 AUTH_HEADER = "Auth-API-Key"  # never the `api_key` query form: it puts the secret into URLs
 AUTH_PREFIX = ""
 NOT_FOUND_CODE = "RequestNotFound"
+# `PUT /events/{id}` changes `linkedId`, `tag` and `suspect` of events up to 10 days old (API.md 3.6, 14.3).
+UPDATE_WINDOW_DAYS = 10
 ERROR_NAMES: dict[str, str] = {}  # v3 codes are the canonical spelling
 # Since 2023 a throttled `GET /events` is a 200 whose products report 429 (API.md 4.2).
 THROTTLE_CODES = frozenset({"429 Too Many Requests", "TooManyRequests"})

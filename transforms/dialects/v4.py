@@ -13,6 +13,9 @@ PAGINATION_KEY = "pagination_key"  # opaque; we page by timestamp anyway, like v
 AUTH_HEADER = "Authorization"
 AUTH_PREFIX = "Bearer "
 NOT_FOUND_CODE = "event_not_found"
+# `PATCH /v4/events/{id}` changes `linked_id`, `tags` and `suspect` of events up to "one month" old (API.md 3.6):
+# read as the longest month, so that no update is missed.
+UPDATE_WINDOW_DAYS = 31
 # v4 spells the v3 refusals in snake_case (API.md 4.1): one set of hints serves both.
 ERROR_NAMES = {
     "secret_api_key_required": "TokenRequired",

@@ -34,14 +34,15 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
     @dg.asset(
         group_name="analytics",
         partitions_def=layer.partitions,
-        deps=[feed.name for feed in FEEDS],
+        deps=[*(feed.name for feed in FEEDS), "event_refresh"],
         kinds={"html"},
     )
     def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Render `<warehouse>/dashboard/index.html` from the feed tables: a static page, no server, no CDN.
 
         It shows the most recent days of every feed, whatever partition triggered it, so a backfill of an old
-        day refreshes that day's numbers without turning the page back in time.
+        day refreshes that day's numbers without turning the page back in time, and it is drawn after the
+        night's refresh, so the past days that refresh rebuilt show their new numbers too.
         """
         path, summary = write_dashboard(warehouse.store())
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(path), **summary})

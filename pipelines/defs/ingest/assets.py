@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pipelines import privacy_modes
 from pipelines.api.errors import FatalApiError
 from pipelines.defs.ingest.checks import log_check_results, log_check_specs
 from pipelines.defs.layer import Layer, partition_day
@@ -10,9 +11,10 @@ from pipelines.log_days import read_day
 from pipelines.logs import request_ids_to_fetch
 from pipelines.metadata import counts, markdown_table
 from pipelines.push import arrivals, land_sealed, land_webhooks
-from pipelines.resources import AppLogsResource, FingerprintApiResource, WarehouseResource
-from pipelines.tables import APP_REQUESTS_SCHEMA
+from pipelines.resources import AppLogsResource, FingerprintApiResource, PrivacyResource, WarehouseResource
+from pipelines.tables import APP_REQUESTS_SCHEMA, APP_TABLES, WAREHOUSE_TABLES
 from transforms.applog import REJECT_SCHEMA
+from transforms.privacy import protect
 
 
 def build(layer: Layer) -> list[dg.AssetsDefinition]:
@@ -25,7 +27,10 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         check_specs=log_check_specs(max_rejected_share),
     )
     def app_log_occurrences(
-        context: dg.AssetExecutionContext, app_logs: AppLogsResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        app_logs: AppLogsResource,
+        warehouse: WarehouseResource,
+        privacy: PrivacyResource,
     ) -> dg.MaterializeResult:
         """Every request-ID occurrence of the day in the application logs → lake table `app_requests`.
 
@@ -33,17 +38,28 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         counted by reason and kept in `log_rejects`; a glob that matches nothing is an error, and a day without
         any request ID or with many unusable lines is a WARN check, because a night that silently reads no log
         looks exactly like a night without traffic. Events opened from sealed client results on the lines land in
-        bronze here (`method="sealed"`, no API call).
+        bronze here (`method="sealed"`, no API call). IP addresses and URLs in the lines' context and excerpts are
+        stored as FPWH_IP_PRIVACY / FPWH_URL_PRIVACY say; this is the first writer of a day's run, so it may switch
+        the day to new settings (the silver tables follow).
         """
         day = partition_day(context)
         store = warehouse.store()
         logs = read_day(app_logs.glob, app_logs.options(), day, store.state)
         if not logs.files_matched:
             raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
-        result = logs.result
+        result, policy = logs.result, privacy.policy()
         occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
+        occurrences = protect(occurrences, WAREHOUSE_TABLES["app_requests"].privacy, policy)
+        rejects = protect(result.rejects.select(REJECT_SCHEMA.names()), WAREHOUSE_TABLES["log_rejects"].privacy, policy)
+        try:
+            privacy_modes.check(store, day, APP_TABLES, policy)
+        except privacy_modes.PrivacyModeMismatch as mismatch:
+            context.log.warning(
+                f"switching the day to new privacy settings; until its silver tables follow: {mismatch}"
+            )
         store.stage("app_requests", day, occurrences)
-        store.stage("log_rejects", day, result.rejects.select(REJECT_SCHEMA.names()))
+        store.stage("log_rejects", day, rejects)
+        privacy_modes.record(store, day, APP_TABLES, policy)
         sealed_landed = land_sealed(store.bronze, day, result.sealed)
         ids = request_ids_to_fetch(result.occurrences)
         return dg.MaterializeResult(

@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.defs.layer import Layer, partition_day
 from pipelines.metadata import markdown_table
-from pipelines.resources import WarehouseResource
+from pipelines.resources import PrivacyResource, WarehouseResource
 from pipelines.silver import build_silver_day
 from pipelines.tables import SILVER_TABLES, WAREHOUSE_TABLES
 
@@ -24,11 +24,16 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         ],
         partitions_def=layer.partitions,
     )
-    def silver_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        """Rebuild every silver table's rows of the day from bronze, staged for the day's publish."""
+    def silver_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource, privacy: PrivacyResource):
+        """Rebuild every silver table's rows of the day from bronze, IPs and URLs as the privacy settings say, staged
+        for the day's publish.
+
+        Refuses (and keeps the published rows) when the day's raw bodies were dropped by FPWH_RAW_RETENTION_DAYS,
+        or when the day's log tables hold IPs and URLs in another privacy mode.
+        """
         day = partition_day(context)
         store = warehouse.store()
-        report = build_silver_day(store, day)
+        report = build_silver_day(store, day, privacy.policy())
         if report.unknown_fields:
             context.log.warning(f"fields the catalog does not know yet: {dict(report.unknown_fields)}")
         for name in SILVER_TABLES:
