@@ -13,7 +13,7 @@ from pipelines.webhooks.inbox import InboxRecord, SegmentWriter
 from simulator.applog import write_demo_logs
 from simulator.sealed import SealedLogs
 from simulator.webhooks import day_bodies, pushed_ids, send_day
-from tests.conftest import World, _settings_for
+from tests.conftest import World
 from transforms.webhooks import identify
 
 DAY = datetime.now(UTC).date() - timedelta(days=2)
@@ -28,12 +28,12 @@ def raw_events_metadata(result) -> dict:
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_a_mixed_day_has_every_logged_event_once_and_calls_the_api_only_for_the_rest(
-    tmp_path, simulator, webhook_receiver, version
+    tmp_path, simulator, settings_for, webhook_receiver, version
 ):
     sim = simulator(events_per_day=800)
     population = sim.population
     write_demo_logs(population, tmp_path / "logs", DAY, 1, per_day=250, sealed=SealedLogs(SEALED_KEY, 0.3, version))
-    settings = _settings_for(sim, tmp_path, api={"api_version": version, "fetch_strategy": "by_id"})
+    settings = settings_for(sim, tmp_path, api={"api_version": version, "fetch_strategy": "by_id"})
     keys = ",".join(base64.b64encode(k).decode() for k in (OLD_SEALED_KEY, SEALED_KEY))  # mid-rotation
     world = World(sim, tmp_path, settings, [DAY], sealed_keys=keys)
 

@@ -107,17 +107,10 @@ class Table:
 
 
 def col(
-    name: str,
-    kind: str,
-    v3: str | None,
-    description: str,
-    v4: str | None = None,
-    *,
-    v4_values: Mapping[str, str] | None = None,
-    v4_any: tuple[str, ...] = (),
-    privacy: Sensitive | None = None,
+    name: str, kind: str, v3: str | None, description: str, v4: str | None = None, *, privacy: Sensitive | None = None
 ) -> Column:
-    return Column(name, kind, v3, v4, description, v4_values, v4_any, privacy)
+    """A column both API versions fill (`v4=None`: v3 only). Value spellings and any-of flags: `Column` itself."""
+    return Column(name, kind, v3, v4, description, privacy=privacy)
 
 
 def v4only(name: str, kind: str, v4: str, description: str, privacy: Sensitive | None = None) -> Column:
@@ -354,12 +347,12 @@ _IDENTIFICATION = (
 )
 
 _BOTD = (
-    col(
+    Column(
         "bot_result",
         "string",
         BOTD + "bot.result",
-        "Bot detection: notDetected, good, bad.",
         "bot",
+        "Bot detection: notDetected, good, bad.",
         v4_values={"not_detected": "notDetected"},
     ),
     col("bot_type", "string", BOTD + "bot.type", "Bot type when detected (e.g. headlessChrome).", "bot_type"),
@@ -375,7 +368,7 @@ _BOTD = (
 
 def _boolean(name: str, product: str, v4: str | tuple[str, ...] | None, description: str) -> Column:
     if isinstance(v4, tuple):
-        return col(name, "bool", f"products.{product}.data.result", description, v4_any=v4)
+        return Column(name, "bool", f"products.{product}.data.result", None, description, v4_any=v4)
     return col(name, "bool", f"products.{product}.data.result", description, v4)
 
 
