@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transforms.catalog import V3_WEBHOOK_PREFIX
+from transforms.catalog import PRODUCTS_V3, V3_WEBHOOK_PREFIX
 
 ID = "products.identification.data."
 BOTD = "products.botd.data."
@@ -41,33 +41,7 @@ _IDENTIFICATION_KEYS = (
     "sdk",
 )
 # Smart Signals whose webhook object is the v3 product's `data` object as is.
-_PRODUCT_KEYS = (
-    "rootApps",
-    "emulator",
-    "ipInfo",
-    "ipBlocklist",
-    "tor",
-    "vpn",
-    "proxy",
-    "tampering",
-    "clonedApp",
-    "factoryReset",
-    "jailbroken",
-    "frida",
-    "privacySettings",
-    "virtualMachine",
-    "rawDeviceAttributes",
-    "highActivity",
-    "locationSpoofing",
-    "suspectScore",
-    "remoteControl",
-    "velocity",
-    "developerTools",
-    "mitmAttack",
-    "rareDevice",
-    "proximity",
-    "labels",
-)
+_PRODUCT_KEYS = tuple(key for key in PRODUCTS_V3 if key not in {"identification", "botd", "incognito"})
 
 _HIGH_RECALL = "supplementaryIds.highRecall"
 _HIGH_RECALL_KEYS = ("visitorId", "visitorFound", "confidence", "firstSeenAt.subscription", "lastSeenAt.subscription")
