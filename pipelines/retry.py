@@ -8,6 +8,10 @@ strategy, through the key's shared rate budget) and rebuilds each day that gaine
 silver, views, feeds published at once). An ID ends the retries when it ends `ok` or `not_found`, or when its day
 leaves retention (the API no longer has it). The run's own day is left to its `raw_events`, which just fetched it.
 
+Days with a corrupt file set aside (`pipelines.storage.integrity`) are rebuilt the same way, from bronze; a log
+table's file (`app_requests`, `log_rejects`) cannot be rebuilt without the logs, so such a day is reported with the
+command that re-reads them.
+
 One retry pass runs at a time (the `retry_failed` lock), so two overlapping runs never fetch the same ID twice.
 """
 
@@ -26,6 +30,7 @@ from pipelines.rebuild import rebuild_day
 from pipelines.storage.bronze import RawBodiesDropped
 from pipelines.storage.locks import exclusive_lock
 from pipelines.storage.warehouse import Warehouse
+from pipelines.tables import APP_TABLES
 from transforms.privacy import PrivacyPolicy
 
 Log = Callable[[str], None]
@@ -92,12 +97,15 @@ def open_ids(warehouse: Warehouse, day: date) -> list[str]:
 def retry_incomplete_days(
     night: date, warehouse: Warehouse, client: FingerprintClient, policy: PrivacyPolicy, log: Log
 ) -> RetryReport:
-    """Fetch again the open IDs of every incomplete day inside retention; rebuild the days that gained outcomes."""
+    """Fetch again the open IDs of every incomplete day inside retention and rebuild the days that gained outcomes
+    or lost a corrupt file (`pipelines.storage.integrity`)."""
     report = RetryReport(night)
     state = warehouse.state
+    oldest = oldest_retained(client.settings.retention_days)
     with exclusive_lock(state.lock_path("retry_failed"), LOCK_TIMEOUT_S, purpose="retry the failed fetches"):
-        for day in incomplete_days(warehouse, night, oldest_retained(client.settings.retention_days)):
-            todo = open_ids(warehouse, day)
+        lost = {day: tables for day, tables in warehouse.marks.days().items() if day != night}
+        for day in sorted(set(incomplete_days(warehouse, night, oldest)) | set(lost)):
+            todo = open_ids(warehouse, day) if day >= oldest else []
             retried = DayRetry(day, len(todo))
             report.days.append(retried)
             if todo:
@@ -107,8 +115,12 @@ def retry_incomplete_days(
                 retried.outcomes = dict(fetched.progress.outcomes)
                 retried.still_open = len(open_ids(warehouse, day))
             log(f"retried {day}: {len(todo)} open IDs, {retried.calls} calls, {retried.still_open} still open")
-            if retried.still_open < retried.retried or not todo:  # something to show (or a stale publication)
+            if retried.still_open < retried.retried or not todo or day in lost:  # something new to show
                 _rebuild(warehouse, day, policy, report, log)
+            if lost.get(day, set()) & set(APP_TABLES):
+                report.not_rebuilt[day] = f"a corrupt file of {', '.join(sorted(lost[day]))} was set aside: " + (
+                    f"run the day again to read its logs (./fpwh run {day} --force)"
+                )
     return report
 
 
