@@ -103,8 +103,9 @@ def retry_incomplete_days(
     state = warehouse.state
     oldest = oldest_retained(client.settings.retention_days)
     with exclusive_lock(state.lock_path("retry_failed"), LOCK_TIMEOUT_S, purpose="retry the failed fetches"):
+        incomplete = incomplete_days(warehouse, night, oldest)  # reading may set a corrupt file aside: marks after
         lost = {day: tables for day, tables in warehouse.marks.days().items() if day != night}
-        for day in sorted(set(incomplete_days(warehouse, night, oldest)) | set(lost)):
+        for day in sorted(set(incomplete) | set(lost)):
             todo = open_ids(warehouse, day) if day >= oldest else []
             retried = DayRetry(day, len(todo))
             report.days.append(retried)

@@ -104,11 +104,17 @@ class Warehouse:
         """`fingerprint.duckdb` of a local warehouse."""
         return self.location.local_root / DATABASE_FILE
 
+    @property
+    def disk_path(self) -> Path:
+        """The local folder a full disk is reported for: the warehouse's, or the locks' of a remote one."""
+        return self.state.local_dir if self.location.is_remote else self.location.local_root
+
     # --- writing a day --------------------------------------------------------------------------------------
     def stage(self, table: str, day: date, frame: pl.DataFrame) -> int:
         """Stage `frame` as `table`'s rows of `day` (replacing what was staged before); return the rows."""
-        files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
-        self._record_staged(table, day, files)
+        with reporting_disk_full(self.disk_path):
+            files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
+            self._record_staged(table, day, files)
         return frame.height
 
     def keep_staged(self, table: str, day: date, writer: StagingWriter) -> None:
@@ -126,7 +132,7 @@ class Warehouse:
         """Commit the day's staged tables and `derive`'s tables, then publish them all at once.
 
         A full disk met on the way (a data file, Iceberg metadata, the catalog database) raises `DiskFull`."""
-        with reporting_disk_full(self.state.local_dir if self.location.is_remote else self.location.local_root):
+        with reporting_disk_full(self.disk_path):
             return self._publish_day(day, derive)
 
     def _publish_day(self, day: date, derive: Derive | None) -> PublishReport:
