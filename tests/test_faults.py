@@ -322,20 +322,16 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[Path, int], None]]:
 def _fill(folder: Path) -> Path:
     """Fill the disk of `folder` to the last byte with a ballast file."""
     ballast = folder / "ballast"
-    with ballast.open("wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
-    with ballast.open("ab") as fh:  # the last partial block
-        try:
-            while True:
-                fh.write(b"\0")
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return ballast
 
 
