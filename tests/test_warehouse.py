@@ -556,3 +556,13 @@ def test_a_publish_meeting_a_corrupt_file_of_another_day_names_it_and_goes_on(tm
 
     assert report.rows == {"events": 7} and counts_per_day(store) == {str(DAY2): 7}
     assert f"corrupt file {broken}" in caplog.text and "marked for rebuild" in caplog.text
+
+
+def test_a_published_file_deleted_by_hand_leaves_the_publication_and_its_day_is_marked(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 5)
+    write_day(store, DAY2, 7)
+    day_files(tmp_path, "events", DAY1)[0].unlink()
+
+    assert counts_per_day(store) == {str(DAY2): 7}
+    assert store.marks.days() == {DAY1: {"events"}}

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from pipelines.api.results import FetchResult
 from pipelines.storage.files import FileStore, StoredFile
-from pipelines.storage.integrity import BRONZE, CorruptFile, set_aside
+from pipelines.storage.integrity import BRONZE, CorruptFile, is_corruption, set_aside
 
 # One declaration per column: its type and its data-dictionary description.
 _COLUMNS: dict[str, tuple[pl.DataType, str]] = {
@@ -230,7 +230,7 @@ class Bronze:
             try:
                 opened[part.name] = stack.enter_context(self.files.open_parquet(part.path))
             except (pa.ArrowException, OSError) as error:
-                if isinstance(error, FileNotFoundError):
+                if not is_corruption(error):
                     raise
                 found = set_aside(self.files, part.path, BRONZE, day, str(error).splitlines()[0])
                 if self.on_corrupt is not None:

@@ -61,8 +61,18 @@ def footer_problem(files: FileStore, path: str) -> str | None:
     except FileNotFoundError:
         return MISSING
     except (pa.ArrowException, OSError) as error:
+        if not is_corruption(error):
+            raise  # a transport error (network, permissions) says nothing about the file
         return str(error).splitlines()[0] or type(error).__name__
     return None
+
+
+def is_corruption(error: BaseException) -> bool:
+    """True when opening a Parquet file failed on its bytes (magic, footer, metadata), not on the way to them."""
+    if isinstance(error, FileNotFoundError):
+        return False
+    text = str(error)
+    return isinstance(error, pa.ArrowInvalid) or "deserialize thrift" in text or "Parquet" in text
 
 
 def set_aside(files: FileStore, path: str, table: str, day: date, reason: str) -> CorruptFile:

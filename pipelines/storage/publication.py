@@ -143,6 +143,14 @@ class Publication:
             staged = con.execute(sa.select(STAGED.c.table_name, STAGED.c.day, STAGED.c.path)).all()
         return [(r.table_name, date.fromisoformat(r.day), r.path) for r in [*published, *staged] if r.path]
 
+    def names(self, uri: str) -> bool:
+        """True while a published or staged row names `uri`."""
+        with self.engine.connect() as con:
+            return any(
+                con.execute(sa.select(table.c.path).where(table.c.path == uri).limit(1)).first() is not None
+                for table in (PUBLISHED, STAGED)
+            )
+
     def drop_file(self, uri: str) -> None:
         """`uri` is gone (corrupt, set aside): no publication or staging names it; its table's day keeps the rest."""
         with self.engine.begin() as con:

@@ -38,7 +38,7 @@ from pipelines.storage.bronze import Bronze
 from pipelines.storage.database import engine_for
 from pipelines.storage.duckdb_views import Comment, PublishError, open_reader, write_database
 from pipelines.storage.files import FileStore
-from pipelines.storage.integrity import BRONZE, CorruptFile, RebuildMarks, footer_problem, set_aside
+from pipelines.storage.integrity import BRONZE, MISSING, CorruptFile, RebuildMarks, footer_problem, set_aside
 from pipelines.storage.lake import DAY_COLUMN, DataFile, Lake, StagingWriter, stored_schema
 from pipelines.storage.location import Location
 from pipelines.storage.locks import exclusive_lock
@@ -170,8 +170,8 @@ class Warehouse:
         found = []
         for table, day, uri in self.publication.entries():
             problem = footer_problem(self.files, self.location.strip(uri))
-            if problem is None:
-                continue
+            if problem is None or (problem == MISSING and not self.publication.names(uri)):
+                continue  # sound, or a staged file another run replaced (and deleted) meanwhile
             corrupt = set_aside(self.files, uri, table, day, problem)
             self.publication.drop_file(uri)
             self.marks.mark(corrupt)
