@@ -566,3 +566,21 @@ def test_a_published_file_deleted_by_hand_leaves_the_publication_and_its_day_is_
 
     assert counts_per_day(store) == {str(DAY2): 7}
     assert store.marks.days() == {DAY1: {"events"}}
+
+
+def test_a_truncated_object_of_a_remote_warehouse_is_set_aside_the_same_way(tmp_path: Path, s3) -> None:
+    import boto3
+
+    store = Warehouse(Location.parse(s3.url()), f"sqlite:///{tmp_path}/catalog.db", SCHEMAS)
+    write_day(store, DAY1, 5)
+    write_day(store, DAY2, 7)
+    objects = s3.keys()
+    key = next(k for k in objects if f"/events/data/day={DAY1}/" in k and k.endswith(".parquet"))
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+    client.put_object(Bucket=s3.bucket, Key=key, Body=body[: len(body) // 2])
+
+    assert counts_per_day(store) == {str(DAY2): 7}
+    objects = s3.keys()
+    assert f"warehouse/corrupt/{key.removeprefix('warehouse/')}" in objects and key not in objects
+    assert store.marks.days() == {DAY1: {"events"}}
