@@ -112,6 +112,16 @@ DELETED = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("detected_at", sa.Float, nullable=False),
 )
+# Days whose stored files were found corrupt and set aside (`pipelines.storage.integrity`): rebuild them.
+REBUILD = sa.Table(
+    "fpwh_rebuild",
+    METADATA,
+    sa.Column("path", sa.String(1000), primary_key=True),  # the corrupt file, as it was named
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("table_name", sa.String(100), nullable=False),  # a lake table, or `bronze`
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.Float, nullable=False),
+)
 DELETED_SCHEMA = pl.Schema({"request_id": pl.String(), "day": pl.Date(), "detected_at": pl.Datetime("us", "UTC")})
 
 

@@ -10,8 +10,11 @@ API budget.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import sqlalchemy as sa
+
+from pipelines.storage.atomic import DiskFull, is_disk_full
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()
@@ -40,6 +43,12 @@ def _create(url: str) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _disk_full(context) -> None:
+        # SQLite says "database or disk is full" and names no file: say which, and what to free.
+        if is_disk_full(context.original_exception):
+            raise DiskFull(Path(engine.url.database or ".")) from context.original_exception
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(connection) -> None:
