@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from datetime import date
 
+import duckdb
 import pytest
 
 from pipelines.dashboard import num, pct
+from pipelines.docs import README
 from pipelines.sql import query
 from simulator.truth import DayTruth, Usage, day_truth
 
@@ -137,3 +140,34 @@ def test_the_demo_query_prints_the_truth(truth, planted):
         metrics = truth[row["day"]].metrics
         expected = {k: round(metrics[k], 3) if k in RATES else metrics[k] for k in DEMO}
         assert {k: row[k] for k in DEMO} == expected
+
+
+README_SQL = re.compile(r"```sql\n(.*?)```|`(SELECT [^`]+)`", re.DOTALL)
+
+
+def readme_queries() -> list[str]:
+    """Every SQL example of the README: the fenced `sql` blocks and the inline `SELECT ...` spans."""
+    text = README.read_text()
+    return [textwrap.dedent(block or inline).strip() for block, inline in README_SQL.findall(text)]
+
+
+def test_every_sql_example_of_the_readme_runs_on_the_planted_warehouse(planted):
+    queries = readme_queries()
+    assert len(queries) >= 10 and any("FROM daily_metrics" in q for q in queries)
+    failures = []
+    for sql in queries:
+        try:
+            planted.sql(sql)
+        except duckdb.Error as error:
+            failures.append(f"{sql}\n  -> {error}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_the_readme_examples_take_shared_metrics_from_the_metric_views():
+    """A daily rate, accounts per device or devices per account computed by hand from the base tables would be a
+    second definition: the examples select those from `daily_metrics`, `device_accounts`, `account_devices`."""
+    for sql in readme_queries():
+        assert not re.search(
+            r"count\(DISTINCT (app_user_id|account_id|visitor_id)\).*FROM (events|app_requests)\b", sql, re.S
+        ), sql
+        assert "len(app_user_ids)" not in sql, sql
