@@ -104,11 +104,17 @@ class DayTruth:
     devices_per_account: dict[str, Usage]
 
 
-def day_truth(population: Population, logged: Iterable[Logged], day: date) -> DayTruth:
-    """The ground truth of `day` for the log lines `logged` (all days; the lines of `day` are picked here)."""
+def day_truth(population: Population, logged: Iterable[Logged], day: date, unlogged: Iterable[str] = ()) -> DayTruth:
+    """The ground truth of `day` for the log lines `logged` (all days; the lines of `day` are picked here).
+
+    `unlogged`: events of the day that reached the warehouse without a log line (pushed by webhook), which count
+    among the day's events (and so in its visitors and risk rates) but not among its logged requests.
+    """
     lines = [line for line in logged if utc_day(line.ts_ms) == day]
     ids = {line.request_id for line in lines}
     facts = {rid: population.facts(rid) for rid in ids if population.exists(rid)}
+    fetched_ok = len(facts)
+    facts |= {rid: population.facts(rid) for rid in unlogged if rid not in facts}
     metrics: dict[str, float | int | None] = {
         "requests": len(lines),
         "request_ids": len(ids),
@@ -117,8 +123,8 @@ def day_truth(population: Population, logged: Iterable[Logged], day: date) -> Da
         "unique_accounts": len({line.user_id for line in lines if line.user_id is not None}),
         "logins": sum(line.action == "login" for line in lines),
         "failed_logins": sum(line.action == "login" and line.outcome == "failure" for line in lines),
-        "fetched_ok": len(facts),
-        "not_found": len(ids) - len(facts),
+        "fetched_ok": fetched_ok,
+        "not_found": len(ids) - fetched_ok,
         "failed": 0,  # no fault is configured: every known ID is fetched, every other one answers 404
     }
     for name in ("fetched_ok", "not_found", "failed"):
