@@ -118,7 +118,7 @@ def demo_truth(days: list[date], day: date) -> DayTruth:
     logged = logged_requests(population, days[0], DEMO_DAYS, DEMO_PER_DAY, now_ms)
     pushed = pushed_ids(population, days[-1], PUSH_SHARE, now_ms) if day == days[-1] else []
     delivered = [rid for rid in pushed if webhook_body(population, rid, 3) is not None]
-    return day_truth(population, logged, day, unlogged=delivered)
+    return day_truth(population, logged, day, pushed=delivered)
 
 
 def above(u: Usage) -> bool:

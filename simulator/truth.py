@@ -39,6 +39,14 @@ def ran(f: EventFacts, product: str) -> bool:
     return product not in f.absent_products and product not in f.failed_products
 
 
+def reported(f: EventFacts, rate: str, webhook: bool) -> bool:
+    """The event's column for `rate` holds a value: its product ran (a v3 webhook folds incognito into
+    identification, so there it is known whenever identification ran)."""
+    if webhook and rate == "incognito_rate":
+        return ran(f, "identification")
+    return ran(f, RATE_PRODUCTS[rate])
+
+
 def flagged(f: EventFacts, rate: str) -> bool:
     """The event's value for one of `RATE_PRODUCTS` (only meaningful when `ran`)."""
     values = {
@@ -104,17 +112,19 @@ class DayTruth:
     devices_per_account: dict[str, Usage]
 
 
-def day_truth(population: Population, logged: Iterable[Logged], day: date, unlogged: Iterable[str] = ()) -> DayTruth:
+def day_truth(population: Population, logged: Iterable[Logged], day: date, pushed: Iterable[str] = ()) -> DayTruth:
     """The ground truth of `day` for the log lines `logged` (all days; the lines of `day` are picked here).
 
-    `unlogged`: events of the day that reached the warehouse without a log line (pushed by webhook), which count
-    among the day's events (and so in its visitors and risk rates) but not among its logged requests.
+    `pushed`: the day's events delivered as v3 webhooks before the run (`simulator.webhooks`). They count among
+    the day's events (so in its visitors and risk rates) whether logged or not, and a webhook reports incognito
+    once, from identification, so their incognito flag is known whenever identification ran.
     """
     lines = [line for line in logged if utc_day(line.ts_ms) == day]
     ids = {line.request_id for line in lines}
     facts = {rid: population.facts(rid) for rid in ids if population.exists(rid)}
     fetched_ok = len(facts)
-    facts |= {rid: population.facts(rid) for rid in unlogged if rid not in facts}
+    webhooks = set(pushed)
+    facts |= {rid: population.facts(rid) for rid in webhooks if rid not in facts}
     metrics: dict[str, float | int | None] = {
         "requests": len(lines),
         "request_ids": len(ids),
@@ -129,8 +139,8 @@ def day_truth(population: Population, logged: Iterable[Logged], day: date, unlog
     }
     for name in ("fetched_ok", "not_found", "failed"):
         metrics[name.replace("fetched_", "") + "_rate"] = metrics[name] / len(ids) if ids else None
-    for rate, product in RATE_PRODUCTS.items():
-        known = [flagged(f, rate) for f in facts.values() if ran(f, product)]
+    for rate in RATE_PRODUCTS:
+        known = [flagged(f, rate) for rid, f in facts.items() if reported(f, rate, rid in webhooks)]
         metrics[rate] = sum(known) / len(known) if known else None
     metrics["suspicious_rate"] = sum(bool(rules_fired(f)) for f in facts.values()) / len(facts) if facts else None
     devices, accounts = _usage(lines, facts)
