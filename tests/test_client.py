@@ -171,10 +171,15 @@ def test_the_key_travels_in_a_header_never_in_a_url(simulator, tmp_path, capfd, 
 
 
 def test_a_429_pauses_every_worker_for_retry_after_and_loses_nothing(simulator, tmp_path, api_client) -> None:
-    sim = simulator(rps_limit=50, rps_burst=10)
-    ids = event_ids(sim, 30)
+    # The test empties the simulator's bucket (4 tokens, 4 a second) just before the client's 4 workers start
+    # together: at most one token can have come back, so 429s come whatever the machine's speed.
+    sim = simulator(rps_limit=4, rps_burst=4)
+    ids = event_ids(sim, 12)
+    for rid in ids[:4]:
+        assert requests.get(f"{sim.url}/events/{rid}", headers={"Auth-API-Key": sim.api_key}, timeout=5).ok
+    sim.reset_stats()
     started = time.monotonic()
-    results = fetch_all(api_client, sim, ids, concurrency=4)
+    results = fetch_all(api_client, sim, ids, concurrency=4, max_attempts=8)
     elapsed = time.monotonic() - started
     stats = sim.stats()
 
