@@ -69,7 +69,9 @@ def test_two_processes_sharing_a_key_never_exceed_its_rate_together(tmp_path: Pa
 
     assert all(len(process) > 5 for process in per_process), "both processes got a share"
     assert len(stamps) <= burst + rate * duration + 1
-    assert len(stamps) >= 0.75 * rate * duration
+    # not starved: a loaded machine may take fewer than the budget allows (the exact waits are checked on a driven
+    # clock below), so only the upper bounds are tight here
+    assert len(stamps) >= 0.25 * rate * duration
     for width in (0.25, 0.5, 1.0):
         assert _most_in_any_window(stamps, width) <= burst + rate * width + 1
 
