@@ -438,9 +438,10 @@ def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_buck
     try:
         with DagsterInstance.from_config(str(running.home)) as instance:
             kinds = [entry.dagster_event_type for entry in instance.all_logs(run_id)]
-            # queued by the webserver, taken off the queue by the daemon, started in the code server's subprocess
-            assert kinds.index(DagsterEventType.RUN_ENQUEUED) < kinds.index(DagsterEventType.RUN_DEQUEUED)
-            assert kinds.index(DagsterEventType.RUN_DEQUEUED) < kinds.index(DagsterEventType.RUN_START)
+            # queued by the webserver, launched by the daemon (the only process that drains the queue), then
+            # started in the code server's subprocess
+            assert kinds.index(DagsterEventType.RUN_ENQUEUED) < kinds.index(DagsterEventType.RUN_STARTING)
+            assert kinds.index(DagsterEventType.RUN_STARTING) < kinds.index(DagsterEventType.RUN_START)
             assert instance.event_log_storage.get_concurrency_info(POOL).slot_count == 1  # pinned by `init`
     finally:
         del os.environ["DAGSTER_POSTGRES_URL"]
