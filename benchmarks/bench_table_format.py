@@ -158,6 +158,36 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def write_days(directory: str, catalog: str, days: list[date], rows: int) -> None:
+    """One writer process: publish `days` one after another (another writer publishes other days meanwhile)."""
+    store = Warehouse(Location.parse(directory), catalog, {TABLE: SCHEMA})
+    for day in days:
+        replace_day(store, day, rows)
+
+
+def concurrent_writers(bucket: str, writers: int, days_each: int, rows: int) -> str:
+    """`writers` processes publish interleaved days of one table of an s3:// warehouse (PostgreSQL catalog) at once:
+    Iceberg's optimistic commits make the losers retry; every day must end up published exactly once."""
+    with postgres_database() as catalog:
+        directory = f"{bucket}/concurrent"
+        days = [LAST_DAY - timedelta(days=n) for n in range(writers * days_each)]
+        Warehouse(Location.parse(directory), catalog, {TABLE: SCHEMA}).lake.table(TABLE, SCHEMA)  # created once
+        started = time.perf_counter()
+        shares = [",".join(d.isoformat() for d in days[w::writers]) for w in range(writers)]
+        argv = [sys.executable, __file__, "--rows", str(rows), "--writer", directory, catalog]
+        procs = [subprocess.Popen([*argv, share]) for share in shares]
+        codes = [proc.wait() for proc in procs]
+        seconds = time.perf_counter() - started
+        store = Warehouse(Location.parse(directory), catalog, {TABLE: SCHEMA})
+        published = store.published_days(TABLE)
+        rows_read = store.read_table(TABLE).height
+    ok = codes == [0] * writers and published == sorted(days) and rows_read == rows * len(days)
+    return (
+        f"{writers} writers x {days_each} days on s3+pg: {seconds:.1f} s, exit codes {codes}, "
+        f"{len(published)}/{len(days)} days published, {rows_read} rows ({'as expected' if ok else 'WRONG'})"
+    )
+
+
 def try_ducklake() -> str:
     """What installing DuckLake does on this machine (DuckDB downloads extensions from extensions.duckdb.org)."""
     started = time.perf_counter()
@@ -177,7 +207,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--modes", default="local,s3,s3+pg")
+    parser.add_argument("--writers", type=int, default=2, help="concurrent writer processes (0: skip)")
+    parser.add_argument("--writer", nargs=3, metavar=("DIR", "CATALOG", "DAYS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.writer:
+        directory, catalog, days = args.writer
+        write_days(directory, catalog, [date.fromisoformat(d) for d in days.split(",")], args.rows)
+        return
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="fpwh-bench-") as tmp, moto_bucket() as bucket:
         for mode in args.modes.split(","):
@@ -199,6 +235,7 @@ def main() -> None:
                     results[mode] = measure(
                         Warehouse(location, catalog, {TABLE: SCHEMA}), args.days, args.rows, args.repeats, print
                     )
+        concurrent = concurrent_writers(bucket, args.writers, 10, args.rows) if args.writers else ""
     base = results.get("local")
     print(f"\nreplace one day of {args.rows} rows (median of {args.repeats}), seconds and ratio to local:")
     print(
@@ -212,6 +249,8 @@ def main() -> None:
             f"{mode:<10} {r['one']:>9.3f} {one_ratio:>6.1f} {r['many']:>10.3f} {many_ratio:>6.1f} "
             f"{r['many'] / r['one']:>7.2f} {r['fill']:>9.3f}"
         )
+    if concurrent:
+        print(f"\nconcurrent writers: {concurrent}")
     print(f"\nDuckLake: {try_ducklake()}")
 
 

@@ -192,23 +192,20 @@ def test_compose_wires_the_services_together():
     assert services["code"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
 
 
-def test_the_instance_is_postgres_with_the_queued_coordinator_and_the_pool_limit(tmp_path, postgres_url):
+def test_the_instance_is_postgres_with_the_queued_coordinator_and_the_pool_limit(tmp_path, postgres_url, monkeypatch):
     """deploy/dagster.yaml loads in Dagster 1.13 (its schema validates it), on the database the environment names."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_POSTGRES_URL"] = with_driver(postgres_url)
-    try:
-        with DagsterInstance.from_config(str(home)) as instance:
-            assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
-            assert isinstance(instance.run_launcher, DefaultRunLauncher)
-            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-            config = instance.get_concurrency_config()
-            assert config.pool_config.default_pool_limit == 1
-            assert config.run_queue_config.max_concurrent_runs == 4
-    finally:
-        del os.environ["DAGSTER_POSTGRES_URL"]
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", with_driver(postgres_url))
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert isinstance(instance.run_launcher, DefaultRunLauncher)
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 1
+        assert config.run_queue_config.max_concurrent_runs == 4
 
 
 def test_helm_values_launch_runs_on_kubernetes_from_the_image():
@@ -408,7 +405,7 @@ def deployment(tmp_path, postgres_url, s3, simulator, make_world) -> Iterator[tu
 
 
 @pytest.mark.slow
-def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_bucket(deployment):
+def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_bucket(deployment, monkeypatch):
     running, world, values = deployment
     services = compose()["services"]
     init = services["init"]["command"]
@@ -434,17 +431,14 @@ def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_buck
     wait_until(lambda: run_status(url, run_id) in terminal, 300, "the run", running)
     assert run_status(url, run_id) == "SUCCESS", running.output()
 
-    os.environ["DAGSTER_POSTGRES_URL"] = values["DAGSTER_POSTGRES_URL"]
-    try:
-        with DagsterInstance.from_config(str(running.home)) as instance:
-            kinds = [entry.dagster_event_type for entry in instance.all_logs(run_id)]
-            # queued by the webserver, launched by the daemon (the only process that drains the queue), then
-            # started in the code server's subprocess
-            assert kinds.index(DagsterEventType.RUN_ENQUEUED) < kinds.index(DagsterEventType.RUN_STARTING)
-            assert kinds.index(DagsterEventType.RUN_STARTING) < kinds.index(DagsterEventType.RUN_START)
-            assert instance.event_log_storage.get_concurrency_info(POOL).slot_count == 1  # pinned by `init`
-    finally:
-        del os.environ["DAGSTER_POSTGRES_URL"]
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", values["DAGSTER_POSTGRES_URL"])
+    with DagsterInstance.from_config(str(running.home)) as instance:
+        kinds = [entry.dagster_event_type for entry in instance.all_logs(run_id)]
+        # queued by the webserver, launched by the daemon (the only process that drains the queue), then
+        # started in the code server's subprocess
+        assert kinds.index(DagsterEventType.RUN_ENQUEUED) < kinds.index(DagsterEventType.RUN_STARTING)
+        assert kinds.index(DagsterEventType.RUN_STARTING) < kinds.index(DagsterEventType.RUN_START)
+        assert instance.event_log_storage.get_concurrency_info(POOL).slot_count == 1  # pinned by `init`
 
     store = open_warehouse(
         WarehouseSettings(directory=values["FPWH_WAREHOUSE_DIR"], catalog_url=values["FPWH_CATALOG_URL"])
