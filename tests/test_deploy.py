@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +34,7 @@ from dagster import DagsterEventType, DagsterInstance, DefaultRunLauncher, Queue
 from pipelines.defs.automation import DAILY_JOB
 from pipelines.settings import WarehouseSettings
 from pipelines.tables import open_warehouse
-from tests.conftest import REPO, TODAY
+from tests.conftest import REPO, TODAY, World
 
 DEPLOY = REPO / "deploy"
 VENV_BIN = Path(sys.executable).parent
@@ -296,7 +296,7 @@ def service_env(service: Mapping, values: Mapping[str, str]) -> dict[str, str]:
     return {name: values[name] for name in declared}
 
 
-def wait_until(check, timeout_s: float, what: str, deployment: Deployment) -> None:
+def wait_until(check: Callable[[], object], timeout_s: float, what: str, deployment: Deployment) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -361,7 +361,7 @@ def run_status(url: str, run_id: str) -> str:
 
 
 @pytest.fixture
-def deployment(tmp_path, postgres_url, s3, simulator, make_world) -> Iterator[tuple[Deployment, object, object]]:
+def deployment(tmp_path, postgres_url, s3, simulator, make_world) -> Iterator[tuple[Deployment, World, dict[str, str]]]:
     """The Compose deployment's Dagster processes over a fresh PostgreSQL database, a moto bucket and a simulator."""
     sim = simulator()
     world = make_world(sim, tmp_path / "world", [TODAY - timedelta(days=1)], per_day=6)
@@ -415,20 +415,20 @@ def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_buck
     running.start(code_cmd, "code")
     health = services["code"]["healthcheck"]["test"][1:]  # after "CMD"
     health = with_option(health, "-p", values["DAGSTER_CODE_SERVER_PORT"])
-    wait_until(lambda: running.run(health, "healthcheck").returncode == 0, 120, "the code server", running)
+    wait_until(lambda: running.run(health, "healthcheck").returncode == 0, 240, "the code server", running)
 
     web_port = str(free_port())
     web_cmd = with_option(with_option(services["webserver"]["command"], "-p", web_port), "-h", "127.0.0.1")
     running.start(web_cmd, "webserver")
     running.start(services["daemon"]["command"], "daemon")
     url = f"http://127.0.0.1:{web_port}"
-    wait_until(lambda: loaded_jobs(url) is not None, 120, "the webserver to load the code location", running)
+    wait_until(lambda: loaded_jobs(url) is not None, 240, "the webserver to load the code location", running)
     assert DAILY_JOB in (loaded_jobs(url) or set())
 
     day = world.days[0].isoformat()
     run_id = launch_run(url, day)
     terminal = {"SUCCESS", "FAILURE", "CANCELED"}
-    wait_until(lambda: run_status(url, run_id) in terminal, 300, "the run", running)
+    wait_until(lambda: run_status(url, run_id) in terminal, 420, "the run", running)
     assert run_status(url, run_id) == "SUCCESS", running.output()
 
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", values["DAGSTER_POSTGRES_URL"])
