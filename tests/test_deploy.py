@@ -406,6 +406,8 @@ def deployment(tmp_path, postgres_url, s3, simulator, make_world) -> Iterator[tu
 
 @pytest.mark.slow
 def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_bucket(deployment, monkeypatch):
+    """Compose's commands in its order: init, the code server until its health check passes, webserver and daemon;
+    then one day submitted through the webserver's GraphQL API, as the UI does."""
     running, world, values = deployment
     services = compose()["services"]
     init = services["init"]["command"]
@@ -449,4 +451,5 @@ def test_a_run_goes_through_the_queue_to_the_code_location_and_lands_in_the_buck
             "SELECT count(DISTINCT request_id) FROM fetches_latest WHERE day = ? AND outcome = 'ok'", [day]
         ).fetchone()[0]
     assert events == ok > 0
-    assert values["FINGERPRINT_SECRET_API_KEY"] not in running.output()
+    every_log = "".join(log.read_text(errors="replace") for log in running.logs.iterdir())
+    assert values["FINGERPRINT_SECRET_API_KEY"] not in every_log
