@@ -260,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._guarded(self._delete)
 
     def _delete(self) -> None:
-        """`DELETE /visitors/{visitor_id}` (v3) or `DELETE /v4/visitors/{visitor_id}` (v4), counted as `visitor_delete`."""
+        """`DELETE /visitors/{visitor_id}` (v3) or `DELETE /v4/visitors/{visitor_id}` (v4); kind `visitor_delete`."""
         url = urlsplit(self.path)
         for prefix, version in (("/visitors/", 3), ("/v4/visitors/", 4)):
             if url.path.startswith(prefix) and url.path.count("/") == prefix.count("/"):

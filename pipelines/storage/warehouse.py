@@ -165,6 +165,34 @@ class Warehouse:
                         report.debris_bytes += stored.size
         return report
 
+    def purge(self, tables: Iterable[str], days: Iterable[date]) -> CollectReport:
+        """Delete now what `collect` would keep a while: every replaced data file of `days` of `tables`, every
+        snapshot of `tables` but the current one with the manifests only those used, and every unreferenced file
+        of those days' folders. An erasure's last step (`pipelines.erasure`): the replaced files, the old
+        snapshots and their manifests' column bounds still hold the erased rows.
+
+        A connection still reading the replaced files fails on its next read and must reconnect.
+        """
+        now = time.time()
+        tables, keys = list(tables), {d.isoformat() for d in days}
+        report = CollectReport()
+        doomed = self.publication.superseded_of(tables, keys)
+        for uri in doomed:
+            self.files.delete(self.location.strip(uri))
+        self.publication.forget_superseded(doomed)
+        report.superseded_files = len(doomed)
+        report.snapshots = self.lake.expire(tables, datetime.fromtimestamp(now + 1, UTC), 1, now + 1)
+        referenced = {self.location.strip(uri) for uri in self.publication.referenced()}
+        for table in tables:
+            folder = self.lake.table_location(table, self.schemas[table])
+            for key in sorted(keys):
+                for stored in self.files.walk(f"{folder}/data/{DAY_COLUMN}={key}"):
+                    if stored.path not in referenced:
+                        self.files.delete(stored.path)
+                        report.debris_files += 1
+                        report.debris_bytes += stored.size
+        return report
+
     def _published_day(self, day: date, exclude: Mapping[str, object]) -> FilesByTable:
         """The day's published files of the tables not in `exclude` (they keep their last publication)."""
         found: FilesByTable = {}
