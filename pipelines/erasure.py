@@ -13,8 +13,10 @@ them like `erase_events`, which the nightly refresh uses for events deleted upst
 3. delete now, not after the normal retention, the data files those publishes replaced, every older Iceberg
    snapshot of the tables and the manifests only they used (their column bounds may hold an ID or an IP), and
    redraw the dashboard;
-4. scrub the run state naming them (fetch queues, events deleted upstream) and append an audit row to
-   `fpwh_erasures` (visitor IDs as SHA-256 digests, counts, days, time; never the data).
+4. scrub the run state naming them (fetch queues, events deleted upstream), append an audit row to
+   `fpwh_erasures` (visitor IDs as SHA-256 digests, counts, days, time; never the data), and make the deleted
+   rows unrecoverable from the catalog database's files (`pipelines.storage.database.scrub`: SQLite's
+   write-ahead log still holds the pages as they were).
 A crash anywhere leaves the erasure to be run again: every step finds what is left and finishes it.
 
 With `client` (`--api`), each visitor is first deleted upstream too (`DELETE /visitors/{visitor_id}`), through
@@ -37,6 +39,8 @@ from pipelines.api.client import FingerprintClient
 from pipelines.dashboard import write_dashboard
 from pipelines.feeds import FEEDS, build_feeds
 from pipelines.push import land_webhooks
+from pipelines.state import DELETED, FETCH_QUEUE, PUBLISHED, STAGED, SUPERSEDED
+from pipelines.storage.database import scrub
 from pipelines.storage.warehouse import CollectReport, Warehouse
 from pipelines.tables import WAREHOUSE_TABLES
 
@@ -47,6 +51,8 @@ EVENT_TABLES: tuple[str, ...] = tuple(name for name, t in WAREHOUSE_TABLES.items
 TEXT_TABLES: dict[str, str] = {"log_rejects": "excerpt"}
 FEED_TABLES: tuple[str, ...] = tuple(feed.name for feed in FEEDS)
 VISITOR_COLUMNS = ("visitor_id", "high_recall_visitor_id")
+# State tables an erasure deletes from (PostgreSQL vacuums them afterwards, `scrub`).
+STATE_TABLES = tuple(str(t.name) for t in (FETCH_QUEUE, DELETED, PUBLISHED, STAGED, SUPERSEDED))
 
 
 @dataclass
@@ -149,6 +155,7 @@ def _erase(warehouse: Warehouse, request_ids: set[str], texts: list[str], report
             "api_outcomes": dict(report.api),
         }
     )
+    scrub(warehouse.state.engine, STATE_TABLES)
     log(f"erasure {report.erasure_id}: {report.request_ids} events, {len(report.days)} days rewritten")
 
 

@@ -300,7 +300,7 @@ class StateStore:
         """Remove `request_ids` from every state row naming them (fetch queues, events deleted upstream); return
         the rows changed per state table. The search cursor holds timestamps only, the leases run names."""
         ids = set(request_ids)
-        changed = {FETCH_QUEUE.name: 0, DELETED.name: 0}
+        changed = {str(FETCH_QUEUE.name): 0, str(DELETED.name): 0}
         if not ids:
             return changed
         with self.engine.begin() as con:
@@ -310,11 +310,11 @@ class StateStore:
                 if len(kept) != len(queued):
                     values = {"request_ids": orjson.dumps(kept).decode()}
                     con.execute(sa.update(FETCH_QUEUE).where(FETCH_QUEUE.c.day == row.day).values(**values))
-                    changed[FETCH_QUEUE.name] += 1
+                    changed[str(FETCH_QUEUE.name)] += 1
             listed = sorted(ids)
             for start in range(0, len(listed), 500):
                 gone = con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(listed[start : start + 500])))
-                changed[DELETED.name] += gone.rowcount or 0
+                changed[str(DELETED.name)] += gone.rowcount or 0
         return changed
 
     def record_erasure(self, record: Mapping[str, Any]) -> int:
