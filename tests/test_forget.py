@@ -9,10 +9,8 @@ used. Every other visitor's rows must be exactly as before.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,7 +24,7 @@ from pyiceberg.avro.file import AvroFile
 from pyiceberg.io.pyarrow import PyArrowFileIO
 
 from pipelines.definitions import build_definitions
-from pipelines.erasure import EVENT_TABLES, erase_events, forget_visitors, visitor_digest
+from pipelines.erasure import EVENT_TABLES, forget_visitors, visitor_digest
 from pipelines.tables import open_warehouse
 from tests.conftest import TODAY
 
@@ -134,8 +132,8 @@ def without(frame: pl.DataFrame, ids: set[str]) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def three_days(tmp_path_factory: pytest.TempPathFactory):
     """Three days through the real daily job, against one simulator (module-wide: each test copies it)."""
-    from tests.conftest import _make_world  # the shared world builder
     from simulator.server import SimulatorConfig, start
+    from tests.conftest import _make_world  # the shared world builder
 
     root = tmp_path_factory.mktemp("forget")
     with start(SimulatorConfig(seed=7, port=0)) as sim:
