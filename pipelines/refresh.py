@@ -10,9 +10,9 @@ Day D itself is being fetched by the same run; the next night refreshes it.
 Each day is re-read by `DayRefresh` (`pipelines.fetch.refresh`); a day where something changed is rebuilt whole by
 `rebuild_day` (silver, views, feeds); events deleted upstream (404 inside retention) are recorded in the run state
 and then erased like a forgotten visitor's (`pipelines.erasure.erase_events`: bronze, every table, feeds, snapshots,
-state), also those an earlier night recorded but did not get to erase. A day that cannot be rebuilt (raw bodies dropped, another
-privacy mode) keeps its new versions in bronze and is reported with the reason and the fix; the next whole-day run
-of it picks them up. One refresh runs at a time (the `refresh` lock).
+state), also those an earlier night recorded but did not get to erase. A day that cannot be rebuilt (raw bodies
+dropped, another privacy mode) keeps its new versions in bronze and is reported with the reason and the fix; the
+next whole-day run of it picks them up. One refresh runs at a time (the `refresh` lock).
 """
 
 from __future__ import annotations
