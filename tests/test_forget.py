@@ -8,7 +8,10 @@ used. Every other visitor's rows must be exactly as before.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -244,3 +247,58 @@ def test_forget_with_api_deletes_upstream_and_the_job_does_the_same(three_days, 
     assert metadata["request_ids"] == len(ids)
     assert world.query("SELECT count(*) FROM events WHERE visitor_id = ?", [visitor]) == [(0,)]
     assert store.state.erasures()["api_called"].to_list()[-1] is True
+
+
+def test_an_erasure_interrupted_after_bronze_is_finished_by_running_it_again(three_days):
+    world = three_days
+    store = open_warehouse(world.settings.warehouse)
+    visitor = _visitor_on_most_days(world)
+    ids, ips = _traces(world, visitor)
+    needles = {visitor, visitor[:16], *ids, *ips}
+    # a crash right after step 1: bronze was rewritten, the lake still holds the rows, and one old bronze part
+    # survived its delete (the rewrite had written the new file first)
+    day = max(store.bronze.days())
+    survivor = next(p for p in store.bronze.parts(day) if store.bronze.request_ids_holding(day, [visitor]))
+    kept = (world.warehouse / survivor.path).read_bytes()
+    for d in store.bronze.days():
+        store.bronze.erase(d, ids)
+    (world.warehouse / survivor.path).write_bytes(kept)
+    assert world.query("SELECT count(*) FROM events WHERE visitor_id = ?", [visitor]) == [(len(ids),)]
+
+    report = forget_visitors(store, [visitor], log=lambda _: None)
+
+    assert report.request_ids == len(ids) and report.rows["events"] == len(ids)
+    assert scan(world.warehouse, needles) == {}
+
+
+def test_the_command_validates_first_then_erases_and_prints_counts_only(three_days, tmp_path):
+    world = three_days
+    env = {
+        **{k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ},
+        **world.settings.environment(),
+        "FINGERPRINT_SECRET_API_KEY": world.sim.api_key,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+
+    def fpwh(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pipelines.cli", "forget-visitor", *args]
+        return subprocess.run(command, cwd=REPO, env={**env, **extra}, capture_output=True, text=True, timeout=300)
+
+    bad = fpwh("two words", "", FPWH_START_DATE="garbage")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("fpwh: ") for line in lines)
+    assert "FPWH_START_DATE" in lines[0] and "'two words'" in lines[1]
+    audits = open_warehouse(world.settings.warehouse).state.erasures().height
+
+    visitor = _visitor_on_most_days(world)
+    ids, _ = _traces(world, visitor)
+    done = fpwh(visitor)
+    assert done.returncode == 0, done.stderr
+    assert f"request_ids      {len(ids)}" in done.stdout
+    assert visitor not in done.stdout + done.stderr and not any(rid in done.stdout + done.stderr for rid in ids)
+    assert world.query("SELECT count(*) FROM events WHERE visitor_id = ?", [visitor]) == [(0,)]
+    assert (
+        open_warehouse(world.settings.warehouse).state.erasures().height == audits + 1
+    )  # the refused run erased nothing
