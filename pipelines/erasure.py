@@ -8,7 +8,7 @@ them like `erase_events`, which the nightly refresh uses for events deleted upst
    rewrite the bronze files holding the events without them (`Bronze.erase`, crash-safe);
 2. for each day of the lake holding a row of them, stage every table's day without those rows (tables keyed by
    request ID, the log rejects whose excerpt names them) and publish the day with its feeds recomputed
-   (`Warehouse.publish_day`), which also rewrites `fingerprint.duckdb`; no API call, no rebuild from bronze, so
+   (`Warehouse.publish_day`), then rewrite `fingerprint.duckdb` once for all those days; no API call, no rebuild from bronze, so
    it works for days whose raw bodies retention dropped and leaves every other row as it was;
 3. delete now, not after the normal retention, the data files those publishes replaced, every older Iceberg
    snapshot of the tables and the manifests only they used (their column bounds may hold an ID or an IP), and
@@ -137,6 +137,8 @@ def _erase(warehouse: Warehouse, request_ids: set[str], texts: list[str], report
             _rewrite_day(warehouse, day, request_ids, texts, report)
         report.days = sorted(days)
         if days:
+            if not warehouse.location.is_remote:
+                warehouse.write_database()  # once for every day republished, before the files it replaced go
             tables = [*EVENT_TABLES, *TEXT_TABLES, *FEED_TABLES]
             report.purged = warehouse.purge(tables, days)
             if warehouse.publication.files(["feed_daily_traffic"]):
@@ -176,7 +178,7 @@ def _rewrite_day(warehouse: Warehouse, day: date, ids: set[str], texts: list[str
         if kept.height < frame.height:
             warehouse.stage(table, day, kept.drop("day"))
             report.rows[table] += frame.height - kept.height
-    warehouse.publish_day(day, derive=lambda con: build_feeds(con, day))
+    warehouse.publish_day(day, derive=lambda con: build_feeds(con, day), database=False)
     for feed, rows in feeds_before.items():
         report.rows[feed] += rows
 

@@ -117,8 +117,12 @@ class Warehouse:
         for replaced in self.publication.stage(day, table, files):
             self.files.delete(self.location.strip(replaced.uri))  # staged, never published: nobody reads it
 
-    def publish_day(self, day: date, derive: Derive | None = None) -> PublishReport:
-        """Commit the day's staged tables and `derive`'s tables, then publish them all at once."""
+    def publish_day(self, day: date, derive: Derive | None = None, database: bool = True) -> PublishReport:
+        """Commit the day's staged tables and `derive`'s tables, then publish them all at once.
+
+        `database=False` leaves `fingerprint.duckdb` for the caller to rewrite once after publishing several days
+        (`write_database`); it then keeps showing the replaced files, which `collect` keeps a while.
+        """
         started = time.monotonic()
         staged = self.publication.staged(day)
         for table, files in staged.items():
@@ -136,7 +140,7 @@ class Warehouse:
                 self.lake.commit_day(table, day, files, self.schemas[table])
                 staged[table] = files
         seq = self.publication.publish(day, staged)
-        if not self.location.is_remote:
+        if database and not self.location.is_remote:
             self.write_database()
         collected = self.collect(staged, [day])
         rows = {table: sum(f.rows for f in files) for table, files in staged.items()}
