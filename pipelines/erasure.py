@@ -8,8 +8,8 @@ them like `erase_events`, which the nightly refresh uses for events deleted upst
    rewrite the bronze files holding the events without them (`Bronze.erase`, crash-safe);
 2. for each day of the lake holding a row of them, stage every table's day without those rows (tables keyed by
    request ID, the log rejects whose excerpt names them) and publish the day with its feeds recomputed
-   (`Warehouse.publish_day`), then rewrite `fingerprint.duckdb` once for all those days; no API call, no rebuild from bronze, so
-   it works for days whose raw bodies retention dropped and leaves every other row as it was;
+   (`Warehouse.publish_day`), then rewrite `fingerprint.duckdb` once for all those days; no API call, no rebuild
+   from bronze, so it works for days whose raw bodies retention dropped and leaves every other row as it was;
 3. delete now, not after the normal retention, the data files those publishes replaced, every older Iceberg
    snapshot of the tables and the manifests only they used (their column bounds may hold an ID or an IP), and
    redraw the dashboard;
