@@ -29,7 +29,8 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pipelines.definitions import build_definitions
 from pipelines.erasure import EVENT_TABLES, forget_visitors, visitor_digest
 from pipelines.tables import open_warehouse
-from tests.conftest import TODAY
+from simulator.server import SimulatorConfig, start
+from tests.conftest import TODAY, build_world
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = [TODAY - timedelta(days=3), TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
@@ -134,13 +135,10 @@ def without(frame: pl.DataFrame, ids: set[str]) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def three_days(tmp_path_factory: pytest.TempPathFactory):
-    """Three days through the real daily job, against one simulator (module-wide: each test copies it)."""
-    from simulator.server import SimulatorConfig, start
-    from tests.conftest import _make_world  # the shared world builder
-
+    """Three days through the real daily job, against one simulator (module-wide: each test forgets another visitor)."""
     root = tmp_path_factory.mktemp("forget")
     with start(SimulatorConfig(seed=7, port=0)) as sim:
-        world = _make_world(sim, root, DAYS, per_day=20)
+        world = build_world(sim, root, DAYS, per_day=20)
         for index in (0, 1):
             _plant_visitor(sim.population, index, root / "logs")
         for day in DAYS:
@@ -208,8 +206,8 @@ def test_a_forgotten_visitor_leaves_no_trace_in_any_file_and_everyone_else_is_un
     assert world.query("SELECT count(*) FROM events WHERE visitor_id = ?", [visitor]) == [(0,)]
     traffic = world.query("SELECT sum(events) FROM feed_daily_traffic")[0][0]
     assert traffic == world.query("SELECT count(*) FROM events")[0][0]  # the feeds were recomputed
-    audit = store.state.erasures()
-    assert audit.height == 1 and audit["visitor_sha256"][0].to_list() == [visitor_digest(visitor)]
+    audit = store.state.erasures().tail(1)
+    assert audit["visitor_sha256"][0].to_list() == [visitor_digest(visitor)]
     assert audit["request_ids"][0] == len(ids) and not audit["api_called"][0]
     assert orjson.loads(audit["rows"][0])["events"] == len(ids)
 
@@ -302,3 +300,23 @@ def test_the_command_validates_first_then_erases_and_prints_counts_only(three_da
     assert (
         open_warehouse(world.settings.warehouse).state.erasures().height == audits + 1
     )  # the refused run erased nothing
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_the_client_deletes_a_visitor_upstream_in_both_versions(simulator, api_client, version):
+    sim = simulator(seed=3)
+    population = sim.population
+    rid = population.day_events(TODAY - timedelta(days=1))[0][1]
+    visitor = population.facts(rid).visitor_id
+    with api_client(sim, api_version=version) as client:
+        assert client.fetch_event(rid).outcome == "ok"
+        deleted = client.delete_visitor(visitor)
+        refused = client.delete_visitor("not a visitor id")
+        assert (deleted.outcome, deleted.status) == ("ok", 200)
+        assert (refused.outcome, refused.status, refused.error_code) == (
+            "failed",
+            400,
+            "RequestCannotBeParsed" if version == 3 else "request_cannot_be_parsed",
+        )
+        assert client.fetch_event(rid).outcome == "not_found"
+    assert sim.stats()["by_kind"]["visitor_delete"] == 2
