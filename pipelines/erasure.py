@@ -128,36 +128,39 @@ def erase_events(
 
 def _erase(warehouse: Warehouse, request_ids: set[str], texts: list[str], report: ErasureReport, log: Log) -> None:
     """Steps 1-4 of the module docstring for `request_ids`; `texts` are what a log reject must not quote."""
+    state = warehouse.state
     report.request_ids = len(request_ids)
+    days = _lake_days(warehouse, request_ids, texts) if request_ids else set()
+    report.days = sorted(days)
+    audit = {
+        "erased_at": time.time(),
+        "reason": report.reason,
+        "visitor_sha256": [visitor_digest(v) for v in report.visitors],
+        "request_ids": report.request_ids,
+        "days": [d.isoformat() for d in report.days],
+        "rows": {},
+        "api_called": report.api_called,
+        "api_outcomes": dict(report.api),
+    }
+    unfinished = state.unfinished_erasures()  # killed before their clean-up: finished here
+    report.erasure_id = state.begin_erasure(audit)
     if request_ids:
         for day in warehouse.bronze.days():
             report.rows["bronze"] += warehouse.bronze.erase(day, request_ids)
-        days = _lake_days(warehouse, request_ids, texts)
-        for day in sorted(days):
+        for day in report.days:
             _rewrite_day(warehouse, day, request_ids, texts, report)
-        report.days = sorted(days)
-        if days:
-            if not warehouse.location.is_remote:
-                warehouse.write_database()  # once for every day republished, before the files it replaced go
-            tables = [*EVENT_TABLES, *TEXT_TABLES, *FEED_TABLES]
-            report.purged = warehouse.purge(tables, days)
-            if warehouse.publication.files(["feed_daily_traffic"]):
-                write_dashboard(warehouse)
-        report.rows.update(warehouse.state.erase_request_ids(request_ids))
+    purge_days = days.union(*unfinished.values())
+    if purge_days:
+        if not warehouse.location.is_remote:
+            warehouse.write_database()  # once for every day republished, before the files it replaced go
+        report.purged = warehouse.purge([*EVENT_TABLES, *TEXT_TABLES, *FEED_TABLES], purge_days)
+        if warehouse.publication.files(["feed_daily_traffic"]):
+            write_dashboard(warehouse)
+    report.rows.update(state.erase_request_ids(request_ids))
     report.rows = Counter({k: v for k, v in report.rows.items() if v})
-    report.erasure_id = warehouse.state.record_erasure(
-        {
-            "erased_at": time.time(),
-            "reason": report.reason,
-            "visitor_sha256": [visitor_digest(v) for v in report.visitors],
-            "request_ids": report.request_ids,
-            "days": [d.isoformat() for d in report.days],
-            "rows": dict(sorted(report.rows.items())),
-            "api_called": report.api_called,
-            "api_outcomes": dict(report.api),
-        }
-    )
-    scrub(warehouse.state.engine, STATE_TABLES)
+    finished = {"erased_at": time.time(), "rows": dict(sorted(report.rows.items()))}
+    state.finish_erasure(report.erasure_id, finished, unfinished)
+    scrub(state.engine, STATE_TABLES)
     log(f"erasure {report.erasure_id}: {report.request_ids} events, {len(report.days)} days rewritten")
 
 

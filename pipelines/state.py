@@ -127,6 +127,7 @@ ERASURES = sa.Table(
     sa.Column("rows", sa.Text, nullable=False),  # JSON object: table (or bronze, state) -> rows removed
     sa.Column("api_called", sa.Boolean, nullable=False),
     sa.Column("api_outcomes", sa.Text, nullable=False),  # JSON object: outcome of DELETE /visitors -> count
+    sa.Column("status", sa.String(20), nullable=False),  # started (days being rewritten) | done
 )
 ERASURES_SCHEMA = pl.Schema(
     {
@@ -139,6 +140,7 @@ ERASURES_SCHEMA = pl.Schema(
         "rows": pl.String(),
         "api_called": pl.Boolean(),
         "api_outcomes": pl.String(),
+        "status": pl.String(),
     }
 )
 DELETED_SCHEMA = pl.Schema({"request_id": pl.String(), "day": pl.Date(), "detected_at": pl.Datetime("us", "UTC")})
@@ -317,11 +319,31 @@ class StateStore:
                 changed[str(DELETED.name)] += gone.rowcount or 0
         return changed
 
-    def record_erasure(self, record: Mapping[str, Any]) -> int:
-        """Append one audit row (`ERASURES`; list and dict values as JSON); return its `erasure_id`."""
+    def begin_erasure(self, record: Mapping[str, Any]) -> int:
+        """Append an audit row (`ERASURES`, status `started`; list and dict values as JSON); return its ID.
+
+        Written before the days are rewritten, so that an erasure killed before its clean-up is finished by the
+        next one (`unfinished_erasures`): its replaced files and old snapshots would otherwise wait for retention.
+        """
         values = {k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v for k, v in record.items()}
         with self.engine.begin() as con:
-            return int(con.execute(sa.insert(ERASURES).values(**values)).inserted_primary_key[0])
+            result = con.execute(sa.insert(ERASURES).values(**{**values, "status": "started"}))
+            return int(result.inserted_primary_key[0])
+
+    def finish_erasure(self, erasure_id: int, record: Mapping[str, Any], finished: Iterable[int] = ()) -> None:
+        """Complete audit row `erasure_id` with `record` (status `done`), and mark the `finished` ones done."""
+        values = {k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v for k, v in record.items()}
+        with self.engine.begin() as con:
+            con.execute(sa.update(ERASURES).where(ERASURES.c.erasure_id == erasure_id).values(**values, status="done"))
+            ids = list(finished)
+            if ids:
+                con.execute(sa.update(ERASURES).where(ERASURES.c.erasure_id.in_(ids)).values(status="done"))
+
+    def unfinished_erasures(self) -> dict[int, list[date]]:
+        """Erasures that started rewriting days but did not finish (killed): ID -> the days they were rewriting."""
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(ERASURES.c.erasure_id, ERASURES.c.days).where(ERASURES.c.status != "done"))
+            return {r.erasure_id: [date.fromisoformat(d) for d in orjson.loads(r.days)] for r in rows}
 
     def erasures(self) -> pl.DataFrame:
         """The audit of every erasure, oldest first (`ERASURES_SCHEMA`)."""
@@ -338,6 +360,7 @@ class StateStore:
                 "rows": r.rows,
                 "api_called": r.api_called,
                 "api_outcomes": r.api_outcomes,
+                "status": r.status,
             }
             for r in rows
         ]

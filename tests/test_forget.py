@@ -8,6 +8,7 @@ used. Every other visitor's rows must be exactly as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -28,6 +29,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 
 from pipelines.definitions import build_definitions
 from pipelines.erasure import EVENT_TABLES, forget_visitors, visitor_digest
+from pipelines.feeds import build_feeds
 from pipelines.tables import open_warehouse
 from simulator.server import SimulatorConfig, start
 from tests.conftest import TODAY, build_world
@@ -77,7 +79,7 @@ def _avro(path: Path) -> Iterable[str]:
 
 
 def _sqlite(path: Path) -> Iterable[str]:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+    with contextlib.closing(sqlite3.connect(path, timeout=60)) as con:  # read-only mode may fail beside a WAL writer
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             yield from _strings(con.execute(f'SELECT * FROM "{table}"').fetchall())
@@ -320,3 +322,34 @@ def test_the_client_deletes_a_visitor_upstream_in_both_versions(simulator, api_c
         )
         assert client.fetch_event(rid).outcome == "not_found"
     assert sim.stats()["by_kind"]["visitor_delete"] == 2
+
+
+def test_an_erasure_killed_before_its_clean_up_is_cleaned_up_by_the_next_one(three_days):
+    world = three_days
+    store = open_warehouse(world.settings.warehouse)
+    visitor = _visitor_on_most_days(world)
+    ids, ips = _traces(world, visitor)
+    needles = {visitor, visitor[:16], *ids, *ips}
+    days = sorted({r[0] for r in world.query("SELECT DISTINCT day FROM events WHERE visitor_id = ?", [visitor])})
+    # what a killed erasure leaves: its audit row started, bronze and the days rewritten, no clean-up yet (the
+    # replaced files and the old snapshots still hold the visitor)
+    audit = {"erased_at": 0.0, "reason": "forget_visitor", "visitor_sha256": [], "request_ids": len(ids)}
+    killed = store.state.begin_erasure(
+        {**audit, "days": [d.isoformat() for d in days], "rows": {}, "api_called": False, "api_outcomes": {}}
+    )
+    for day in store.bronze.days():
+        store.bronze.erase(day, ids)
+    for day in days:
+        for table in COMPARED:
+            if store.publication.day_files(table, day):
+                store.stage(table, day, without(store.read_day(table, day), ids).drop("day"))
+        store.publish_day(day, derive=lambda con, day=day: build_feeds(con, day))
+    assert world.query("SELECT count(*) FROM events WHERE visitor_id = ?", [visitor]) == [(0,)]
+    assert scan(world.warehouse, {visitor}) != {}  # still in the replaced files
+
+    report = forget_visitors(store, [visitor], log=lambda _: None)
+
+    assert report.request_ids == 0  # nothing left to find, but the clean-up was finished
+    assert scan(world.warehouse, needles) == {}
+    statuses = dict(store.state.erasures().select("erasure_id", "status").rows())
+    assert statuses[killed] == statuses[report.erasure_id] == "done"
