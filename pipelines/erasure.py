@@ -13,10 +13,11 @@ them like `erase_events`, which the nightly refresh uses for events deleted upst
 3. delete now, not after the normal retention, the data files those publishes replaced, every older Iceberg
    snapshot of the tables and the manifests only they used (their column bounds may hold an ID or an IP), and
    redraw the dashboard;
-4. scrub the run state naming them (fetch queues, events deleted upstream), append an audit row to
-   `fpwh_erasures` (visitor IDs as SHA-256 digests, counts, days, time; never the data), and make the deleted
-   rows unrecoverable from the catalog database's files (`pipelines.storage.database.scrub`: SQLite's
-   write-ahead log still holds the pages as they were).
+4. scrub the run state naming them: the fetch queues first of all (while bronze and the lake still lead a re-run
+   to the IDs), the events deleted upstream last (they lead the next refresh back to an unfinished erasure);
+   complete the audit row of `fpwh_erasures` (written `started` before step 1: visitor IDs as SHA-256 digests,
+   counts, days, time; never the data), and make the deleted rows unrecoverable from the catalog database's
+   files (`pipelines.storage.database.scrub`: SQLite's write-ahead log still holds the pages as they were).
 A crash anywhere leaves the erasure to be run again: every step finds what is left and finishes it.
 
 With `client` (`--api`), each visitor is first deleted upstream too (`DELETE /visitors/{visitor_id}`), through
@@ -144,6 +145,9 @@ def _erase(warehouse: Warehouse, request_ids: set[str], texts: list[str], report
     }
     unfinished = state.unfinished_erasures()  # killed before their clean-up: finished here
     report.erasure_id = state.begin_erasure(audit)
+    # the fetch queues first, while bronze and the lake still lead a re-run to the IDs; the events deleted upstream
+    # last, as they are what leads the next night's refresh back to an erasure it did not finish
+    report.rows.update(state.erase_request_ids(request_ids, deleted=False))
     if request_ids:
         for day in warehouse.bronze.days():
             report.rows["bronze"] += warehouse.bronze.erase(day, request_ids)

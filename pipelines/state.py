@@ -298,9 +298,10 @@ class StateStore:
                 con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(ids)))
 
     # --- erasure --------------------------------------------------------------------------------------------
-    def erase_request_ids(self, request_ids: Iterable[str]) -> dict[str, int]:
-        """Remove `request_ids` from every state row naming them (fetch queues, events deleted upstream); return
-        the rows changed per state table. The search cursor holds timestamps only, the leases run names."""
+    def erase_request_ids(self, request_ids: Iterable[str], deleted: bool = True) -> dict[str, int]:
+        """Remove `request_ids` from every state row naming them (fetch queues, and with `deleted` the events
+        deleted upstream); return the rows changed per state table. The search cursor holds timestamps only, the
+        leases run names."""
         ids = set(request_ids)
         changed = {str(FETCH_QUEUE.name): 0, str(DELETED.name): 0}
         if not ids:
@@ -313,7 +314,7 @@ class StateStore:
                     values = {"request_ids": orjson.dumps(kept).decode()}
                     con.execute(sa.update(FETCH_QUEUE).where(FETCH_QUEUE.c.day == row.day).values(**values))
                     changed[str(FETCH_QUEUE.name)] += 1
-            listed = sorted(ids)
+            listed = sorted(ids) if deleted else []
             for start in range(0, len(listed), 500):
                 gone = con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(listed[start : start + 500])))
                 changed[str(DELETED.name)] += gone.rowcount or 0

@@ -331,12 +331,13 @@ def test_an_erasure_killed_before_its_clean_up_is_cleaned_up_by_the_next_one(thr
     ids, ips = _traces(world, visitor)
     needles = {visitor, visitor[:16], *ids, *ips}
     days = sorted({r[0] for r in world.query("SELECT DISTINCT day FROM events WHERE visitor_id = ?", [visitor])})
-    # what a killed erasure leaves: its audit row started, bronze and the days rewritten, no clean-up yet (the
+    # what a killed erasure leaves: its audit row started, state, bronze and the days rewritten, no clean-up yet (the
     # replaced files and the old snapshots still hold the visitor)
     audit = {"erased_at": 0.0, "reason": "forget_visitor", "visitor_sha256": [], "request_ids": len(ids)}
     killed = store.state.begin_erasure(
         {**audit, "days": [d.isoformat() for d in days], "rows": {}, "api_called": False, "api_outcomes": {}}
     )
+    store.state.erase_request_ids(ids)
     for day in store.bronze.days():
         store.bronze.erase(day, ids)
     for day in days:
