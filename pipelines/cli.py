@@ -1,4 +1,5 @@
-"""`fpwh run DAY|START..END` and `fpwh check [--offline]`: the operator's commands (`./fpwh` dispatches here).
+"""`fpwh run DAY|START..END`, `fpwh check [--offline]` and `fpwh forget-visitor VISITOR_ID [...] [--api]`: the
+operator's commands (`./fpwh` dispatches here).
 
 Both validate every setting first and report every problem at once, one line each, exiting 2 without a
 traceback. `run` materializes the days through the same Dagster definitions as the code location, each day its
@@ -52,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate the configuration and reach the Server API with one call")
     check.add_argument("--offline", action="store_true", help="make no API call")
     check.set_defaults(command=check_setup)
+    forget = commands.add_parser("forget-visitor", help="erase every trace of visitors (right to erasure)")
+    forget.add_argument("visitor_ids", metavar="VISITOR_ID", nargs="+", help="a Fingerprint visitor ID")
+    forget.add_argument("--api", action="store_true", help="also delete them upstream (DELETE /visitors/{id})")
+    forget.set_defaults(command=forget_visitor)
     return parser
 
 
@@ -197,6 +202,39 @@ def check_setup(args: argparse.Namespace) -> int:
     probe = preflight.probe_api(settings, os.environ[SECRET_KEY_ENV], store.state)
     print(f"api          {probe.message}")
     return EXIT_OK if probe.ok else EXIT_FAILED
+
+
+def forget_visitor(args: argparse.Namespace) -> int:
+    """Erase the visitors from the warehouse (`pipelines.erasure`), after the settings and IDs are validated."""
+    bad = [f"visitor ID {v!r} is not valid: a visitor ID is a non-empty word" for v in args.visitor_ids if not _word(v)]
+    try:
+        settings, _ = validated()
+    except preflight.Problems as problems:
+        raise preflight.Problems([*problems.lines, *bad]) from None
+    if bad:
+        raise preflight.Problems(bad)
+    from pipelines.erasure import forget_visitors
+    from pipelines.resources import FingerprintApiResource
+    from pipelines.tables import open_warehouse
+
+    store = open_warehouse(settings.warehouse)
+    if args.api:
+        api = FingerprintApiResource(secret_api_key=os.environ[SECRET_KEY_ENV], settings=settings.api)
+        with api.client(store.state) as client:
+            report = forget_visitors(store, args.visitor_ids, client)
+    else:
+        report = forget_visitors(store, args.visitor_ids)
+    summary = report.metadata()
+    print(f"fpwh forget-visitor: erasure {summary['erasure_id']} ({summary['visitors']} visitors, audit fpwh_erasures)")
+    for key in ("request_ids", "days_rewritten", "rows_removed", "api_called", "api_outcomes", "files_deleted"):
+        print(f"  {key:<16} {summary[key]}")
+    print(f"  {'seconds':<16} {summary['seconds']}")
+    failed = args.api and report.api.get("failed", 0)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _word(value: str) -> bool:
+    return bool(value) and len(value) <= 200 and not any(c.isspace() or c == "/" for c in value)
 
 
 if __name__ == "__main__":

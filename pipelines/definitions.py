@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs import analytics, automation, ingest, silver, warehouse
+from pipelines.defs import analytics, automation, erasure, ingest, silver, warehouse
 from pipelines.defs.layer import Layer
 from pipelines.resources import AppLogsResource, FingerprintApiResource, PrivacyResource, WarehouseResource
 from pipelines.settings import PRIVACY_KEY_ENV, SEALED_KEYS_ENV, SECRET_KEY_ENV, Settings, secret
@@ -38,6 +38,7 @@ def build_definitions(
         "privacy": PrivacyResource(settings=settings.privacy, key=privacy_key if settings.privacy.ip == "hash" else ""),
     }
     layers = [module.definitions(layer) for module in (ingest, silver, warehouse, analytics, automation)]
+    layers.append(erasure.definitions())  # the visitor erasure job (not a layer of the day's assets)
     return dg.Definitions.merge(*layers, dg.Definitions(resources=resources, executor=dg.in_process_executor))
 
 

@@ -8,10 +8,11 @@ window, capped at retention) that bronze holds, except
 Day D itself is being fetched by the same run; the next night refreshes it.
 
 Each day is re-read by `DayRefresh` (`pipelines.fetch.refresh`); a day where something changed is rebuilt whole by
-`rebuild_day` (silver, views, feeds); events deleted upstream are recorded in the run state for the deletion code
-(they stay in the warehouse until it erases them). A day that cannot be rebuilt (raw bodies dropped, another
-privacy mode) keeps its new versions in bronze and is reported with the reason and the fix; the next whole-day run
-of it picks them up. One refresh runs at a time (the `refresh` lock).
+`rebuild_day` (silver, views, feeds); events deleted upstream (404 inside retention) are recorded in the run state
+and then erased like a forgotten visitor's (`pipelines.erasure.erase_events`: bronze, every table, feeds, snapshots,
+state), also those an earlier night recorded but did not get to erase. A day that cannot be rebuilt (raw bodies
+dropped, another privacy mode) keeps its new versions in bronze and is reported with the reason and the fix; the
+next whole-day run of it picks them up. One refresh runs at a time (the `refresh` lock).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pipelines.api.client import FingerprintClient
+from pipelines.erasure import erase_events
 from pipelines.fetch.refresh import DayRefresh, DayRefreshReport
 from pipelines.privacy_modes import PrivacyModeMismatch
 from pipelines.rebuild import rebuild_day
@@ -47,6 +49,7 @@ class RefreshReport:
     rebuilt: list[date] = field(default_factory=list)
     not_rebuilt: dict[date, str] = field(default_factory=dict)  # changed upstream, but could not be rebuilt: why
     unreadable: dict[date, str] = field(default_factory=dict)  # could not be re-read (raw bodies dropped): why
+    erasure: dict[str, Any] = field(default_factory=dict)  # the erasure of the events deleted upstream (counts)
 
     @property
     def calls(self) -> int:
@@ -79,8 +82,9 @@ class RefreshReport:
             "events_changed": len(changed),
             "changed_fields": dict(Counter(f for what in changed.values() for f in what).most_common()),
             "changed_examples": dict(list(changed.items())[:EXAMPLES]),
-            "deleted": len(self.deleted),
-            "deleted_examples": self.deleted[:EXAMPLES],
+            "deleted": len(self.deleted),  # no examples: the IDs of erased events are kept nowhere
+            "erased_events": self.erasure.get("request_ids", 0),
+            "erasure_id": self.erasure.get("erasure_id"),
             "expired": sum(d.expired for d in self.days),
             "failed": sum(d.failed for d in self.days),
             "other_api_version": sum(d.other_version for d in self.days),
@@ -128,6 +132,9 @@ def refresh_window(
             if found.complete:
                 state.mark_refreshed([day], started)
             log(f"refreshed {day}: {found.checked} events, {found.calls} calls, {len(found.changed)} changed")
+        pending = state.deleted_events()
+        if pending.height:
+            report.erasure = erase_events(warehouse, pending["request_id"].to_list(), log=log).metadata()
     return report
 
 

@@ -8,6 +8,7 @@ machines see the same state:
 - the inputs of each day's last clean run (`pipelines.day_inputs`), so `fpwh run` skips a day with nothing to do;
 - when each day's events were last re-read by the nightly refresh (so a re-run refreshes nothing twice);
 - the events found deleted upstream (404 on refresh inside retention), for the erasure to act on;
+- the audit of erasures (`fpwh_erasures`: visitor IDs as SHA-256 digests, counts, days, time; never the data);
 - leases (a run that holds a day's fetch, so a second run of the same day never spends the budget twice);
 - the tables the lake publishes through (`fpwh_staged`, `fpwh_published`, see `pipelines.storage.publication`).
 Local-only things live under `local_dir` (`<warehouse>/.locks` for a local warehouse, the system temp folder for a
@@ -121,6 +122,36 @@ REBUILD = sa.Table(
     sa.Column("table_name", sa.String(100), nullable=False),  # a lake table, or `bronze`
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("detected_at", sa.Float, nullable=False),
+)
+# The audit of erasures (`pipelines.erasure`): what was erased, when and why, never the data. Visitor IDs are kept
+# as SHA-256 digests, so that "was this visitor erased?" has an answer while the ID itself leaves no trace.
+ERASURES = sa.Table(
+    "fpwh_erasures",
+    METADATA,
+    sa.Column("erasure_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("erased_at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("reason", sa.String(40), nullable=False),  # forget_visitor | deleted_upstream
+    sa.Column("visitor_sha256", sa.Text, nullable=False),  # JSON array of hex digests of the visitor IDs
+    sa.Column("request_ids", sa.Integer, nullable=False),  # how many events were erased
+    sa.Column("days", sa.Text, nullable=False),  # JSON array of the days rewritten
+    sa.Column("rows", sa.Text, nullable=False),  # JSON object: table (or bronze, state) -> rows removed
+    sa.Column("api_called", sa.Boolean, nullable=False),
+    sa.Column("api_outcomes", sa.Text, nullable=False),  # JSON object: outcome of DELETE /visitors -> count
+    sa.Column("status", sa.String(20), nullable=False),  # started (days being rewritten) | done
+)
+ERASURES_SCHEMA = pl.Schema(
+    {
+        "erasure_id": pl.Int64(),
+        "erased_at": pl.Datetime("us", "UTC"),
+        "reason": pl.String(),
+        "visitor_sha256": pl.List(pl.String()),
+        "request_ids": pl.Int64(),
+        "days": pl.List(pl.Date()),
+        "rows": pl.String(),
+        "api_called": pl.Boolean(),
+        "api_outcomes": pl.String(),
+        "status": pl.String(),
+    }
 )
 DELETED_SCHEMA = pl.Schema({"request_id": pl.String(), "day": pl.Date(), "detected_at": pl.Datetime("us", "UTC")})
 
@@ -275,6 +306,76 @@ class StateStore:
         if ids:
             with self.engine.begin() as con:
                 con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(ids)))
+
+    # --- erasure --------------------------------------------------------------------------------------------
+    def erase_request_ids(self, request_ids: Iterable[str], deleted: bool = True) -> dict[str, int]:
+        """Remove `request_ids` from every state row naming them (fetch queues, and with `deleted` the events
+        deleted upstream); return the rows changed per state table. The search cursor holds timestamps only, the
+        leases run names."""
+        ids = set(request_ids)
+        changed = {str(FETCH_QUEUE.name): 0, str(DELETED.name): 0}
+        if not ids:
+            return changed
+        with self.engine.begin() as con:
+            for row in con.execute(sa.select(FETCH_QUEUE)).all():
+                queued = orjson.loads(row.request_ids)
+                kept = [rid for rid in queued if rid not in ids]
+                if len(kept) != len(queued):
+                    values = {"request_ids": orjson.dumps(kept).decode()}
+                    con.execute(sa.update(FETCH_QUEUE).where(FETCH_QUEUE.c.day == row.day).values(**values))
+                    changed[str(FETCH_QUEUE.name)] += 1
+            listed = sorted(ids) if deleted else []
+            for start in range(0, len(listed), 500):
+                gone = con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(listed[start : start + 500])))
+                changed[str(DELETED.name)] += gone.rowcount or 0
+        return changed
+
+    def begin_erasure(self, record: Mapping[str, Any]) -> int:
+        """Append an audit row (`ERASURES`, status `started`; list and dict values as JSON); return its ID.
+
+        Written before the days are rewritten, so that an erasure killed before its clean-up is finished by the
+        next one (`unfinished_erasures`): its replaced files and old snapshots would otherwise wait for retention.
+        """
+        values = {k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v for k, v in record.items()}
+        with self.engine.begin() as con:
+            result = con.execute(sa.insert(ERASURES).values(**{**values, "status": "started"}))
+            return int(result.inserted_primary_key[0])
+
+    def finish_erasure(self, erasure_id: int, record: Mapping[str, Any], finished: Iterable[int] = ()) -> None:
+        """Complete audit row `erasure_id` with `record` (status `done`), and mark the `finished` ones done."""
+        values = {k: orjson.dumps(v).decode() if isinstance(v, list | dict) else v for k, v in record.items()}
+        with self.engine.begin() as con:
+            con.execute(sa.update(ERASURES).where(ERASURES.c.erasure_id == erasure_id).values(**values, status="done"))
+            ids = list(finished)
+            if ids:
+                con.execute(sa.update(ERASURES).where(ERASURES.c.erasure_id.in_(ids)).values(status="done"))
+
+    def unfinished_erasures(self) -> dict[int, list[date]]:
+        """Erasures that started rewriting days but did not finish (killed): ID -> the days they were rewriting."""
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(ERASURES.c.erasure_id, ERASURES.c.days).where(ERASURES.c.status != "done"))
+            return {r.erasure_id: [date.fromisoformat(d) for d in orjson.loads(r.days)] for r in rows}
+
+    def erasures(self) -> pl.DataFrame:
+        """The audit of every erasure, oldest first (`ERASURES_SCHEMA`)."""
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(ERASURES).order_by(ERASURES.c.erasure_id)).all()
+        data = [
+            {
+                "erasure_id": r.erasure_id,
+                "erased_at": datetime.fromtimestamp(r.erased_at, UTC),
+                "reason": r.reason,
+                "visitor_sha256": orjson.loads(r.visitor_sha256),
+                "request_ids": r.request_ids,
+                "days": [date.fromisoformat(d) for d in orjson.loads(r.days)],
+                "rows": r.rows,
+                "api_called": r.api_called,
+                "api_outcomes": r.api_outcomes,
+                "status": r.status,
+            }
+            for r in rows
+        ]
+        return pl.DataFrame(data, schema=ERASURES_SCHEMA)
 
     def _put(self, table: sa.Table, day: date, **values: Any) -> None:
         key = day.isoformat()

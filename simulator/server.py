@@ -22,7 +22,9 @@ request_cannot_be_parsed, too_many_requests, failed).
 `GET /events/search` and `GET /v4/events` run steps 1-3 (a throttled search always gets a 429), then
 `simulator.search` (deleted events left out). `PUT /events/{id}` and `PATCH /v4/events/{id}` run steps 1-3 (a
 throttled update gets a 429), then 400 for a malformed ID, 404 like a GET, then the body and age checks of
-`simulator.updates`; they are counted as kind `update`.
+`simulator.updates`; they are counted as kind `update`. `DELETE /visitors/{visitor_id}` and `DELETE
+/v4/visitors/{visitor_id}` run steps 1-3, then 400 for a malformed visitor ID, else 200 with an empty body: the
+visitor's events of the past 10 days answer 404 and leave the search from then on (kind `visitor_delete`).
 
 Control endpoints (never delayed, faulted, throttled or counted): `GET /_simulator/stats`, `GET
 /_simulator/arrivals` (when each API request arrived, for measuring the rate a key really saw), `POST
@@ -33,6 +35,7 @@ upstream, as a visitor deletion does, and answer 404 from then on). Everything e
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import sys
 import threading
@@ -70,12 +73,15 @@ TOKEN_REQUIRED = _error("TokenRequired", "secret key is required")
 TOKEN_NOT_FOUND = _error("TokenNotFound", "secret key is not found")
 REQUEST_NOT_FOUND = _error("RequestNotFound", "request id is not found")
 INVALID_REQUEST_ID = _error("RequestCannotBeParsed", "invalid request id")
+INVALID_VISITOR_ID = _error("RequestCannotBeParsed", "invalid visitor id")
+VISITOR_ID = re.compile(r"[A-Za-z0-9]{20}")  # the simulator's visitor IDs (20 base62 characters, as Fingerprint's)
 # Every v3 error body the API pipeline sends -> its v4 counterpart, as in examples/v4/errors/*.json.
 V4_BODIES = {
     TOKEN_REQUIRED: _error("secret_api_key_required", "secret API key in header is missing or empty"),
     TOKEN_NOT_FOUND: _error("secret_api_key_not_found", "no fingerprint workspace found for specified secret API key"),
     REQUEST_NOT_FOUND: _error("event_not_found", "event id not found"),
     INVALID_REQUEST_ID: _error("request_cannot_be_parsed", "invalid event_id"),
+    INVALID_VISITOR_ID: _error("request_cannot_be_parsed", "invalid visitor id"),
     TOO_MANY_REQUESTS: _error("too_many_requests", "too many requests"),
     _error("Failed", "internal server error"): _error("failed", "internal server error"),
 }
@@ -165,7 +171,7 @@ class _State:
         population = self.population
         if not population.is_well_formed(request_id):
             return 400, INVALID_REQUEST_ID
-        if not population.exists(request_id) or self.changes.is_deleted(request_id):
+        if not population.exists(request_id) or self.hidden(request_id):
             return 404, REQUEST_NOT_FOUND
         ts, now, retention = population.timestamp_ms(request_id), self.now_ms(), self.config.retention_days
         if ts > now or (retention is not None and ts < now - retention * DAY_MS):
@@ -195,8 +201,23 @@ class _State:
             self.render(version),
             self.now_ms(),
             self.config.retention_days,
-            hidden=self.changes.is_deleted,
+            hidden=self.hidden,
         )
+
+    def hidden(self, request_id: str) -> bool:
+        """Deleted upstream: by the control API, or by a visitor deletion (which needs the event's facts)."""
+        changes = self.changes
+        if changes.is_deleted(request_id):
+            return True
+        return bool(changes.deleted_visitors) and changes.visitor_deleted(self.population.facts(request_id))
+
+    def visitor_delete_answer(self, visitor_id: str, version: int) -> tuple[int, bytes]:
+        """`DELETE /visitors/{visitor_id}`: 200 with an empty body (the deletion is scheduled; here it is immediate),
+        400 for a malformed visitor ID."""
+        if not VISITOR_ID.fullmatch(visitor_id):
+            return 400, INVALID_VISITOR_ID
+        self.changes.delete_visitor(visitor_id, self.now_ms())
+        return 200, b""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -234,6 +255,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._guarded(lambda: self._update("/v4/events/", 4))
+
+    def do_DELETE(self) -> None:
+        self._guarded(self._delete)
+
+    def _delete(self) -> None:
+        """`DELETE /visitors/{visitor_id}` (v3) or `DELETE /v4/visitors/{visitor_id}` (v4); kind `visitor_delete`."""
+        url = urlsplit(self.path)
+        for prefix, version in (("/visitors/", 3), ("/v4/visitors/", 4)):
+            if url.path.startswith(prefix) and url.path.count("/") == prefix.count("/"):
+                self._api("visitor_delete", url.query, unquote(url.path[len(prefix) :]), version)
+                return
+        self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     def _guarded(self, handle: Any) -> None:
         """Report a simulator bug as a 500 naming it, instead of an unexplained dropped connection."""
@@ -323,6 +356,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = state.search_answer(version, parse_qs(query))
         elif kind == "update":
             status, answer = state.update_answer(request_id, version, body)
+        elif kind == "visitor_delete":
+            status, answer = state.visitor_delete_answer(request_id, version)
         else:
             status, answer = state.event_answer(request_id, version)
         if fault == TRUNCATE and status == 200:

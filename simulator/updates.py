@@ -1,4 +1,4 @@
-"""What the customer changed after the fact: event updates (v3 `PUT`, v4 `PATCH`) and events deleted upstream.
+"""What the customer changed after the fact: event updates (v3 `PUT`, v4 `PATCH`), events and visitors deleted.
 
 The population derives every event from (seed, request ID) and stores nothing; the Update API is the one place
 where a workspace's events change after they happened, so the changes a client made are the only state the
@@ -36,6 +36,7 @@ from simulator.facts import EventFacts
 DAY_MS = 86_400_000
 UPDATE_WINDOW_DAYS = {3: 10, 4: 31}
 MAX_LINKED_ID = 256
+VISITOR_DELETION_DAYS = 10  # a visitor deletion removes the identification requests of this many past days
 # wire name -> fact name, per API version
 FIELDS = {
     3: {"linkedId": "linked_id", "tag": "tag", "suspect": "suspect"},
@@ -100,6 +101,7 @@ class Changes:
 
     updated: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     deleted: set[str] = dataclasses.field(default_factory=set)
+    deleted_visitors: dict[str, int] = dataclasses.field(default_factory=dict)  # visitor ID -> deleted at (ms)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def update(self, request_id: str, changes: dict[str, Any]) -> None:
@@ -112,6 +114,17 @@ class Changes:
 
     def is_deleted(self, request_id: str) -> bool:
         return request_id in self.deleted
+
+    def delete_visitor(self, visitor_id: str, at_ms: int) -> None:
+        """`DELETE /visitors/{visitor_id}`: its events of the VISITOR_DELETION_DAYS before `at_ms` are gone."""
+        with self.lock:
+            self.deleted_visitors.setdefault(visitor_id, at_ms)
+
+    def visitor_deleted(self, facts: EventFacts) -> bool:
+        """Whether a visitor deletion removed this event: the API deletes the visitor's identification requests of
+        the past 10 days (older ones purge with retention and still answer, as the v3 `deleteVisitorData` says)."""
+        at_ms = self.deleted_visitors.get(facts.visitor_id)
+        return at_ms is not None and at_ms - VISITOR_DELETION_DAYS * DAY_MS <= facts.timestamp_ms
 
     def apply(self, facts: EventFacts) -> EventFacts:
         """`facts` as the customer left them."""

@@ -225,6 +225,9 @@ def _make_world(sim: SimulatorHandle, root: Path, days: list[date], per_day: int
     return World(sim, root, _settings_for(sim, root, **groups), days, per_day=per_day, logs_now_ms=now_ms)
 
 
+build_world = _make_world  # for a test module's own module-scoped world (the `make_world` fixture is per test)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Warehouse:
     """A fresh local warehouse in `tmp_path/warehouse` with every registered table."""

@@ -81,19 +81,26 @@ def test_labels_changed_upstream_reach_the_warehouse_within_one_night_and_a_reru
     assert (rerun["refresh_calls"], rerun["days_already_refreshed"]) == (0, [first.isoformat()])
 
 
-def test_an_event_deleted_upstream_is_recorded_for_erasure_and_left_to_the_deletion_code(world, delete_upstream):
+def test_an_event_deleted_upstream_is_erased_the_same_night(world, delete_upstream):
     first, second = world.days
     assert world.run_day(first).success
     gone = world.query("SELECT request_id FROM events WHERE day = ? ORDER BY request_id LIMIT 1", [first])[0][0]
+    kept = world.query("SELECT count(*) FROM events WHERE day = ?", [first])[0][0] - 1
     delete_upstream(world.sim, [gone])
 
     result = world.run_day(second)
 
     refresh = metadata(result, "event_refresh")
-    assert (refresh["deleted"], refresh["deleted_examples"], refresh["events_changed"]) == (1, [gone], 0)
-    deleted = world.store.state.deleted_events()
-    assert deleted.select("request_id", "day").rows() == [(gone, first)]
-    assert world.query("SELECT count(*) FROM events WHERE request_id = ?", [gone]) == [(1,)]  # erasing is not ours
+    assert (refresh["deleted"], refresh["erased_events"], refresh["events_changed"]) == (1, 1, 0)
+    assert gone not in str(refresh)  # run metadata keeps no ID of an erased event
+    assert world.store.state.deleted_events().is_empty()  # erased: no longer pending
+    for table in ("events", "event_versions", "fetches", "app_requests"):
+        assert world.query(f"SELECT count(*) FROM {table} WHERE request_id = ?", [gone]) == [(0,)], table
+    assert world.query("SELECT count(*) FROM events WHERE day = ?", [first]) == [(kept,)]
+    assert gone not in world.store.bronze.all_fetches(first)["request_id"].to_list()
+    audit = world.store.state.erasures()
+    assert audit.select("reason", "request_ids").rows() == [("deleted_upstream", 1)]
+    assert audit["erasure_id"][0] == refresh["erasure_id"]
 
 
 def test_the_refresh_can_be_switched_off(world, update_event):

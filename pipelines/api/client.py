@@ -131,8 +131,9 @@ class FingerprintClient:
         *,
         request_id: str | None = None,
         stop: threading.Event | None = None,
+        method: str = "GET",
     ) -> Answer:
-        """GET `base_url + path` within the key's budget, retried, judged; raises FatalApiError on a 403.
+        """GET (or `method`) `base_url + path` within the key's budget, retried, judged; raises FatalApiError on a 403.
 
         `check` judges a parsed 200 body. With `request_id`, a 404 for an ID younger than a minute is retried
         (the event may not have propagated yet) and an old ID's 404 says it is past retention. A set `stop`
@@ -144,7 +145,7 @@ class FingerprintClient:
         while True:
             if not self._limiter.acquire(stop):
                 raise Cancelled
-            attempt = self._attempt(path, params, check)
+            attempt = self._attempt(path, params, check, method)
             latency_ms += attempt.elapsed_ms
             tries[attempt.kind] += 1
             if attempt.kind == "fatal":
@@ -159,10 +160,11 @@ class FingerprintClient:
             if stop.wait(delay):
                 raise Cancelled
 
-    def _attempt(self, path: str, params: Mapping[str, Any] | None, check: BodyCheck) -> Attempt:
+    def _attempt(self, path: str, params: Mapping[str, Any] | None, check: BodyCheck, method: str = "GET") -> Attempt:
         started = time.perf_counter()
         try:
-            response = self._session.get(
+            response = self._session.request(
+                method,
                 self.base_url + path,
                 params=params,
                 timeout=self.settings.timeout_s,
@@ -176,6 +178,8 @@ class FingerprintClient:
         except TRANSPORT_ERRORS as exc:
             response.close()
             return transport_failure(exc, self.settings.timeout_s, _ms_since(started), response.status_code)
+        if method != "GET" and response.status_code == 200 and not body.strip():
+            body = b"{}"  # a visitor deletion answers 200 with an empty body: accepted, not a bad payload
         return judge(response.status_code, response.headers, body, _ms_since(started), check)
 
     def _retry_delay(self, attempt: Attempt, tries: Counter[str], request_id: str | None) -> float | None:
@@ -242,6 +246,15 @@ class FingerprintClient:
             body=answer.body if answer.outcome == "ok" else None,
         )
 
+    # --- visitor deletion -----------------------------------------------------------------------------------
+    def delete_visitor(self, visitor_id: str) -> Answer:
+        """`DELETE /visitors/{visitor_id}` (v4: `/v4/visitors/...`) within the key's budget, retried like any call.
+
+        `ok`: the deletion is scheduled (the API deletes the visitor's events of the past 10 days; later GETs of
+        them answer 404); `not_found`: the API knows no such visitor; `failed`: the answer says why.
+        """
+        return self.call(self.dialect.visitor_path(visitor_id), _any_body, method="DELETE")
+
     def _event_check(self, parsed: Any) -> BodyProblem | None:
         problem = self.dialect.shape_problem(parsed)
         if problem is not None:
@@ -286,6 +299,11 @@ class FingerprintClient:
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
             self._log.info("fetched %d request IDs by ID: %s", outcomes.total(), dict(outcomes) or "none")
+
+
+def _any_body(parsed: Any) -> BodyProblem | None:
+    """A visitor deletion's 200 carries nothing to judge."""
+    return None
 
 
 def _ms_since(started: float) -> float:

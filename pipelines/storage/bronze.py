@@ -25,6 +25,9 @@ them, so the request IDs they held are open again and the next fetch of the day 
 Retention: `drop_bodies` rewrites a day with every raw body removed (FPWH_RAW_RETENTION_DAYS) and keeps the
 records, so the day is never fetched again and `fetches` still shows it; the readers of bodies then raise
 `RawBodiesDropped` rather than yield nothing, so nobody rebuilds a day's tables empty.
+
+Erasure: `erase` rewrites the files of a day that hold records of given request IDs without them (a visitor's
+events, `pipelines.erasure`); `request_ids_holding` finds those IDs from the bodies themselves.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -189,6 +193,50 @@ class Bronze:
             self.files.delete(self.files.path(f"{folder}/{name}"))
         return bodies
 
+    def request_ids_holding(self, day: date, values: Iterable[str], batch_rows: int = 20_000) -> set[str]:
+        """Request IDs of `day` whose raw body holds one of `values` as a JSON string (`"<value>"`), any field.
+
+        The erasure's search for a visitor's events: it reads the bodies themselves, so it finds events that no
+        table holds (quarantined bodies, days whose tables were never built) and every field naming the visitor.
+        """
+        quoted = [orjson.dumps(v) for v in dict.fromkeys(values)]
+        if not quoted:
+            return set()
+        found: set[str] = set()
+        with self._snapshot(day) as files:
+            for file in files.values():
+                for batch in file.iter_batches(batch_size=batch_rows, columns=["request_id", "body"]):
+                    rows = pl.from_arrow(batch).filter(pl.col("body").is_not_null())
+                    hit = pl.any_horizontal([pl.col("body").bin.contains(q) for q in quoted])
+                    found.update(rows.filter(hit)["request_id"].to_list())  # type: ignore[union-attr]
+        return found
+
+    def erase(self, day: date, request_ids: Iterable[str], batch_rows: int = 20_000) -> int:
+        """Rewrite the files of `day` holding any record of `request_ids` without those records; return the
+        distinct records removed (bodies and outcomes alike).
+
+        Crash-safe like `drop_bodies`: the new file is complete before the old ones go (readers ignore the
+        duplicates meanwhile), and a crash before the deletes leaves the old files for a re-run to find again.
+        """
+        ids = pl.Series("request_id", list(dict.fromkeys(request_ids)), dtype=pl.String)
+        folder = self.day_dir(day)
+        with self._snapshot(day) as files:
+            holding = {name: f for name, f in files.items() if _holds(f, ids)}
+            if not holding:
+                return 0
+            records = _records(holding.values())
+            removed = records.filter(pl.col("request_id").is_in(ids.implode())).height
+            if records.height > removed:
+
+                def write(stream) -> None:
+                    with pq.ParquetWriter(stream, _ARROW_SCHEMA, **_WRITE_OPTIONS) as writer:
+                        _copy_distinct(holding.values(), writer, batch_rows, drop_ids=ids)
+
+                self.files.write(f"{folder}/{_part_name()}", write)
+        for name in holding:
+            self.files.delete(self.files.path(f"{folder}/{name}"))
+        return removed
+
     def compact(self, day: date, batch_rows: int = 20_000, group_bytes: int = COMPACT_GROUP_BYTES) -> list[str]:
         """Merge `day`'s small part files, a group of at most `group_bytes` at a time; return the merged files.
 
@@ -311,13 +359,25 @@ def _body_count(file: pq.ParquetFile) -> int:
     return sum(pl.from_arrow(b)["body"].is_not_null().sum() for b in file.iter_batches(columns=["body"]))
 
 
+def _holds(file: pq.ParquetFile, ids: pl.Series) -> bool:
+    """Whether `file` has a record of one of `ids`."""
+    column = pl.from_arrow(file.read(columns=["request_id"]))["request_id"]  # type: ignore[index]
+    return bool(column.is_in(ids.implode()).any())
+
+
 def _copy_distinct(
-    files: Iterable[pq.ParquetFile], writer: pq.ParquetWriter, batch_rows: int, keep_bodies: bool = True
+    files: Iterable[pq.ParquetFile],
+    writer: pq.ParquetWriter,
+    batch_rows: int,
+    keep_bodies: bool = True,
+    drop_ids: pl.Series | None = None,
 ) -> None:
     seen = pl.DataFrame(schema={k: BRONZE_SCHEMA[k] for k in RECORD_KEY})
     for file in files:
         for batch in file.iter_batches(batch_size=batch_rows):
             rows = pl.from_arrow(batch).unique(RECORD_KEY, keep="first", maintain_order=True)
+            if drop_ids is not None:
+                rows = rows.filter(~pl.col("request_id").is_in(drop_ids.implode()))
             rows = rows.join(seen, on=RECORD_KEY, how="anti")
             if not keep_bodies:
                 rows = rows.with_columns(pl.lit(None, dtype=pl.Binary()).alias("body"))

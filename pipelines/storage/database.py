@@ -10,6 +10,8 @@ API budget.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,6 +44,7 @@ def _create(url: str) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA secure_delete=ON")  # a deleted row's bytes are zeroed, not left in free space (erasure)
         cursor.close()
 
     @sa.event.listens_for(engine, "handle_error")
@@ -56,6 +59,30 @@ def _create(url: str) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def scrub(engine: sa.Engine, tables: Sequence[str] = (), attempts: int = 20) -> bool:
+    """Make rows deleted from `tables` unrecoverable from the database's files, as an erasure needs; True if done.
+
+    SQLite zeroes deleted rows (`secure_delete`) but its write-ahead log still holds the pages as they were before:
+    a checkpoint that truncates the log drops them (retried while another connection is reading). PostgreSQL keeps
+    dead row versions until VACUUM reclaims them: the tables are vacuumed (its own WAL archive is the DBA's).
+    """
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            for _ in range(attempts):
+                busy = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    return True
+                time.sleep(0.05)
+            return False
+        finally:
+            raw.close()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
+        for table in tables:
+            con.exec_driver_sql(f'VACUUM "{table}"')
+    return True
 
 
 def is_postgres(url: str) -> bool:

@@ -129,6 +129,12 @@ class Publication:
                 expired.append(row.path)
         return expired
 
+    def superseded_of(self, tables: Iterable[str], days: Iterable[str]) -> list[str]:
+        """Every replaced file of `tables` on `days` (ISO dates), whatever its age: what an erasure deletes now."""
+        where = SUPERSEDED.c.table_name.in_(list(tables)) & SUPERSEDED.c.day.in_(list(days))
+        with self.engine.connect() as con:
+            return [r.path for r in con.execute(sa.select(SUPERSEDED.c.path).where(where))]
+
     def forget_superseded(self, paths: Iterable[str]) -> None:
         """The files `paths` were deleted."""
         paths = list(paths)

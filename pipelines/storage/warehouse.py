@@ -128,14 +128,16 @@ class Warehouse:
         for replaced in self.publication.stage(day, table, files):
             self.files.delete(self.location.strip(replaced.uri))  # staged, never published: nobody reads it
 
-    def publish_day(self, day: date, derive: Derive | None = None) -> PublishReport:
+    def publish_day(self, day: date, derive: Derive | None = None, database: bool = True) -> PublishReport:
         """Commit the day's staged tables and `derive`'s tables, then publish them all at once.
 
+        `database=False` leaves `fingerprint.duckdb` for the caller to rewrite once after publishing several days
+        (`write_database`); it then keeps showing the replaced files, which `collect` keeps a while.
         A full disk met on the way (a data file, Iceberg metadata, the catalog database) raises `DiskFull`."""
         with reporting_disk_full(self.disk_path):
-            return self._publish_day(day, derive)
+            return self._publish_day(day, derive, database)
 
-    def _publish_day(self, day: date, derive: Derive | None) -> PublishReport:
+    def _publish_day(self, day: date, derive: Derive | None, database: bool) -> PublishReport:
         started = time.monotonic()
         staged = self.publication.staged(day)
         for table, files in staged.items():
@@ -148,7 +150,7 @@ class Warehouse:
                 staged[table] = files
         seq = self.publication.publish(day, staged)
         self.marks.rebuilt(day, set(staged) | ({BRONZE} if "fetches" in staged else set()))
-        if not self.location.is_remote:
+        if database and not self.location.is_remote:
             self._repairing(self.write_database)
         collected = self.collect(staged, [day])
         rows = {table: sum(f.rows for f in files) for table, files in staged.items()}
@@ -220,6 +222,34 @@ class Warehouse:
                 self.files.delete(stored.path)
                 report.debris_files += 1
                 report.debris_bytes += stored.size
+
+    def purge(self, tables: Iterable[str], days: Iterable[date]) -> CollectReport:
+        """Delete now what `collect` would keep a while: every replaced data file of `days` of `tables`, every
+        snapshot of `tables` but the current one with the manifests only those used, and every unreferenced file
+        of those days' folders. An erasure's last step (`pipelines.erasure`): the replaced files, the old
+        snapshots and their manifests' column bounds still hold the erased rows.
+
+        A connection still reading the replaced files fails on its next read and must reconnect.
+        """
+        now = time.time()
+        tables, keys = list(tables), {d.isoformat() for d in days}
+        report = CollectReport()
+        doomed = self.publication.superseded_of(tables, keys)
+        for uri in doomed:
+            self.files.delete(self.location.strip(uri))
+        self.publication.forget_superseded(doomed)
+        report.superseded_files = len(doomed)
+        report.snapshots = self.lake.expire(tables, datetime.fromtimestamp(now + 1, UTC), 1, now + 1)
+        referenced = {self.location.strip(uri) for uri in self.publication.referenced()}
+        for table in tables:
+            folder = self.lake.table_location(table, self.schemas[table])
+            for key in sorted(keys):
+                for stored in self.files.walk(f"{folder}/data/{DAY_COLUMN}={key}"):
+                    if stored.path not in referenced:
+                        self.files.delete(stored.path)
+                        report.debris_files += 1
+                        report.debris_bytes += stored.size
+        return report
 
     def _published_day(self, day: date, exclude: Mapping[str, object]) -> FilesByTable:
         """The day's published files of the tables not in `exclude` (they keep their last publication)."""

@@ -58,6 +58,10 @@ class Dialect:
     def event_path(self, request_id: str) -> str:
         return self.wire.EVENT_PATH.format(id=quote(request_id, safe=""))
 
+    def visitor_path(self, visitor_id: str) -> str:
+        """The visitor deletion's path below `base_url`: `/visitors/{id}` in both versions (v4 adds its `/v4`)."""
+        return f"/visitors/{quote(visitor_id, safe='')}"
+
     @property
     def search_path(self) -> str:
         return self.wire.SEARCH_PATH
