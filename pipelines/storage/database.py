@@ -28,9 +28,22 @@ def engine_for(url: str) -> sa.Engine:
         return engine
 
 
+def driver_url(url: str) -> str:
+    """`url` with an explicit driver where it names none: `postgresql://` (and `postgres://`) become
+    `postgresql+psycopg2://`.
+
+    SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, which is not a dependency; psycopg2 is (Dagster's
+    PostgreSQL storage uses it too). Operators keep writing the URL every tool documents.
+    """
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url[len(bare) :]
+    return url
+
+
 def _create(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+        return sa.create_engine(driver_url(url), pool_pre_ping=True, pool_size=4, max_overflow=8)
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")

@@ -33,6 +33,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
+from pipelines.storage.database import driver_url
 from pipelines.storage.files import FileStore
 from pipelines.storage.location import Location
 
@@ -237,7 +238,11 @@ def _catalog(location: Location, engine: sa.Engine, catalog_url: str) -> SqlCata
     with _CATALOGS_LOCK:
         catalog = _CATALOGS.get(key)
         if catalog is None:
-            properties = {"uri": catalog_url, "warehouse": location.uri("lake"), **location.iceberg_properties()}
+            properties = {
+                "uri": driver_url(catalog_url),
+                "warehouse": location.uri("lake"),
+                **location.iceberg_properties(),
+            }
             catalog = SqlCatalog(NAMESPACE, **properties)
             catalog.engine = engine
             catalog.create_namespace_if_not_exists(NAMESPACE)
