@@ -1,4 +1,5 @@
-"""`fpwh run DAY|START..END` and `fpwh check [--offline]`: the operator's commands (`./fpwh` dispatches here).
+"""`fpwh run DAY|START..END`, `fpwh check [--offline]` and `fpwh sql [QUERY]`: the operator's and analyst's commands
+(`./fpwh` dispatches here).
 
 Both validate every setting first and report every problem at once, one line each, exiting 2 without a
 traceback. `run` materializes the days through the same Dagster definitions as the code location, each day its
@@ -52,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate the configuration and reach the Server API with one call")
     check.add_argument("--offline", action="store_true", help="make no API call")
     check.set_defaults(command=check_setup)
+    sql = commands.add_parser("sql", help="run a query on the current warehouse (none: an interactive shell)")
+    sql.add_argument("query", nargs="?", help='e.g. "SELECT day, count(*) FROM events GROUP BY day"')
+    sql.add_argument("--csv", action="store_true", help="print the result as CSV")
+    sql.set_defaults(command=query_warehouse)
     return parser
 
 
@@ -75,6 +80,24 @@ def validated(days_arg: str | None = None) -> tuple[Settings, list[date]]:
     if problems or settings is None:
         raise preflight.Problems(problems)
     return settings, days
+
+
+def validated_settings() -> Settings:
+    """The settings alone (a query needs no API key and no Dagster instance), or every problem with them."""
+    try:
+        return Settings.from_env(require_key=False)
+    except SettingsError as error:
+        raise preflight.Problems(error.problems) from None
+
+
+def query_warehouse(args: argparse.Namespace) -> int:
+    """`fpwh sql QUERY` prints the result over the newest publication; `fpwh sql` opens a shell or says how."""
+    settings = validated_settings()
+    from pipelines import query
+
+    if args.query is None:
+        return query.shell(settings)
+    return query.run_query(settings, args.query, csv=args.csv)
 
 
 def run_days(args: argparse.Namespace) -> int:
