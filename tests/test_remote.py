@@ -124,31 +124,35 @@ def test_a_day_runs_into_the_bucket_once_reruns_free_and_leaves_no_file_on_the_m
 @pytest.mark.slow
 def test_a_run_killed_mid_fetch_resumes_without_refetching(world, simulator, s3, postgres_url, tmp_path):
     slow = simulator(latency_ms=300)
-    worker = machine(
-        tmp_path, "worker", world, s3, postgres_url, FINGERPRINT_API_URL=slow.url, FPWH_FETCH_CONCURRENCY="2"
-    )
+    settings = {"FINGERPRINT_API_URL": slow.url, "FPWH_FETCH_CONCURRENCY": "2", "FPWH_FETCH_STRATEGY": "by_id"}
+    worker = machine(tmp_path, "worker", world, s3, postgres_url, **settings)
     worker.env["FINGERPRINT_SECRET_API_KEY"] = slow.api_key
     day = world.days[1]
+    store = remote_store(s3, postgres_url)
+
+    def fetched_by_id() -> set[str]:
+        fetches = store.bronze.all_fetches(day)
+        return set(fetches.filter(pl.col("method") == "by_id")["request_id"])
+
     proc = worker.fpwh("run", str(day))
-    bronze = f"warehouse/bronze/fetches/day={day.isoformat()}/"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not s3.keys(bronze) and proc.poll() is None:
-        time.sleep(0.2)
+    while time.monotonic() < deadline and proc.poll() is None and not fetched_by_id():
+        time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)  # a crash: no clean-up, the lease not released
     proc.wait()
     calls_at_kill = slow.stats()["by_kind"]["event"]
-    store = remote_store(s3, postgres_url)
-    landed_at_kill = store.bronze.outcomes(day)["request_id"].n_unique()
-    assert 0 < landed_at_kill < calls_at_kill or calls_at_kill > 0
+    landed_at_kill = len(fetched_by_id())
     resumed = worker.run("run", str(day))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     figures = day_figures(store, day)
     assert figures["events"] == figures["distinct"] == figures["ok"] > 0
+    fetches = store.bronze.all_fetches(day)
+    needing_a_call = fetches.filter(pl.col("method") == "by_id")["request_id"].n_unique()  # not sealed/pushed
     total = slow.stats()["by_kind"]["event"]
-    # Each logged ID is fetched once, plus only those whose answer was in flight (not landed) at the kill.
-    assert total == figures["logged"] + (calls_at_kill - landed_at_kill)
-    assert landed_at_kill < figures["logged"]  # it was killed mid-fetch
-    print(f"\nkill -9 mid-fetch: {figures['logged']} logged IDs, {landed_at_kill} landed before the kill, "
+    assert 0 < landed_at_kill < needing_a_call  # killed mid-fetch, after a batch landed
+    # Every ID is fetched once, plus only those whose answer was in flight (not yet landed) at the kill.
+    assert total == needing_a_call + (calls_at_kill - landed_at_kill)
+    print(f"\nkill -9 mid-fetch: {needing_a_call} IDs to fetch, {landed_at_kill} landed before the kill, "
           f"{total} calls in all ({calls_at_kill - landed_at_kill} in flight at the kill)")  # fmt: skip
 
 
