@@ -47,7 +47,9 @@ def run_query(settings: Settings, query: str, csv: bool = False) -> int:
     if csv:
         sys.stdout.write(frame.write_csv())
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=200):
+        with pl.Config(
+            tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=200, tbl_hide_dataframe_shape=True
+        ):
             print(frame)
     return EXIT_OK
 
