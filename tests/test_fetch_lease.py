@@ -102,3 +102,29 @@ def test_a_live_holder_elsewhere_is_waited_for_until_its_lease_expires(store):
 )
 def test_a_holder_that_cannot_be_checked_is_never_taken_for_dead(holder):
     assert not holder_is_dead(holder)
+
+
+@pytest.mark.slow
+def test_two_fpwh_runs_of_the_same_day_at_once_spend_the_budget_once(world, simulator, tmp_path):
+    slow = simulator(latency_ms=150)
+    settings = world.settings.replace(
+        api={"api_url": slow.url, "concurrency": 2, "fetch_strategy": "by_id", "refresh_days": 0}
+    )
+    env = {
+        **os.environ,
+        **settings.environment(),
+        "FINGERPRINT_SECRET_API_KEY": slow.api_key,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    day = str(world.days[1])
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--force", day]
+    runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
+    outcomes = [(proc.wait(timeout=600), proc.stderr.read().decode()) for proc in runs]
+    assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
+    assert any("being fetched by another run" in err for _, err in outcomes)  # they did overlap
+    store = open_warehouse(settings.warehouse)
+    fetched = store.bronze.all_fetches(world.days[1]).filter(pl.col("method") == "by_id")
+    assert slow.stats()["by_kind"]["event"] == fetched["request_id"].n_unique()  # each ID once, not twice
+    with store.reader() as con:
+        rows, distinct = con.execute("SELECT count(*), count(DISTINCT request_id) FROM events").fetchone()
+    assert rows == distinct > 0
