@@ -29,6 +29,8 @@ import orjson
 import polars as pl
 import sqlalchemy as sa
 
+from pipelines.storage.database import created_once
+
 METADATA = sa.MetaData()
 FETCH_QUEUE = sa.Table(
     "fpwh_fetch_queue",
@@ -119,7 +121,7 @@ def ensure_schema(engine: sa.Engine) -> None:
     """Create the state tables once per engine (idempotent, safe across processes)."""
     with _CREATE_LOCK:
         if id(engine) not in _CREATED:
-            METADATA.create_all(engine, checkfirst=True)
+            created_once(lambda: METADATA.create_all(engine, checkfirst=True))
             _CREATED.add(id(engine))
 
 

@@ -244,3 +244,27 @@ def test_a_query_looping_across_republishes_never_fails_or_mixes_two_publication
     assert errors == []
     assert len(seen) >= 3 and len({left for left, _ in seen}) >= 2  # it ran across republishes
     assert all(left == right for left, right in seen)
+
+
+def test_machines_starting_at_once_on_a_fresh_catalog_all_open_it(postgres_url, tmp_path):
+    script = (
+        "import sys\n"
+        "from pipelines.api.ratelimit import PostgresTokenBucket\n"
+        "from pipelines.settings import WarehouseSettings\n"
+        "from pipelines.tables import open_warehouse\n"
+        "store = open_warehouse(WarehouseSettings(directory=sys.argv[1], catalog_url=sys.argv[2]))\n"
+        "PostgresTokenBucket(store.state.engine, 'key', rate=5.0)\n"
+        "print(len(store.lake.table_locations()))\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / f"wh{n}"), postgres_url],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    results = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, [err[-1500:] for _, err in results]

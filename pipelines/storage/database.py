@@ -10,8 +10,13 @@ API budget.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
+
+T = TypeVar("T")
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()
@@ -80,3 +85,21 @@ def dispose(url: str) -> None:
         engine = _ENGINES.pop(url, None)
     if engine is not None:
         engine.dispose()
+
+
+def created_once(create: Callable[[], T], attempts: int = 4) -> T:
+    """`create()` (tables, a namespace: check, then create), retried when another process created the same
+    thing between its check and its insert.
+
+    Two machines starting at once on a fresh PostgreSQL catalog both see nothing and both create: the loser gets
+    a unique violation (IntegrityError) or a duplicate table (ProgrammingError). On retry the check finds the
+    winner's work, so the outcome is the same whoever was first.
+    """
+    for attempt in range(attempts):
+        try:
+            return create()
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -33,7 +33,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
-from pipelines.storage.database import driver_url
+from pipelines.storage.database import created_once, driver_url
 from pipelines.storage.files import FileStore
 from pipelines.storage.location import Location
 
@@ -243,8 +243,8 @@ def _catalog(location: Location, engine: sa.Engine, catalog_url: str) -> SqlCata
                 "warehouse": location.uri("lake"),
                 **location.iceberg_properties(),
             }
-            catalog = SqlCatalog(NAMESPACE, **properties)
+            catalog = created_once(lambda: SqlCatalog(NAMESPACE, **properties))  # it creates its tables
             catalog.engine = engine
-            catalog.create_namespace_if_not_exists(NAMESPACE)
+            created_once(lambda: catalog.create_namespace_if_not_exists(NAMESPACE))
             _CATALOGS[key] = catalog
         return catalog
