@@ -157,6 +157,9 @@ def test_a_run_killed_mid_fetch_resumes_without_refetching(world, simulator, s3,
           f"{total} calls in all ({calls_at_kill - landed_at_kill} in flight at the kill)")  # fmt: skip
 
 
+JITTER_S = 1.0  # between a token's grant at a worker and its request's arrival at the simulator
+
+
 def max_in_window(arrivals: list[float], window_s: float) -> int:
     """The most requests that arrived within any `window_s` seconds."""
     times, best, start = sorted(arrivals), 0, 0
@@ -189,12 +192,16 @@ def test_two_machines_backfill_four_days_within_the_keys_rate(simulator, make_wo
     assert sim.stats()["by_kind"]["event"] == needing_a_call  # every ID fetched once, whichever worker ran it
     arrivals = sim.arrivals()
     burst = 3 * 5  # FINGERPRINT_RATE_LIMIT_BURST's default, 3 x rps
-    for window in (1.0, 5.0, 10.0, 20.0):
-        assert max_in_window(arrivals, window) <= burst + 5 * window + 1, window
+    windows = (1.0, 5.0, 10.0, 20.0)
+    most = {window: max_in_window(arrivals, window) for window in windows}
     span = max(arrivals) - min(arrivals)
-    sustained = max((max_in_window(arrivals, w) - burst) / w for w in (10.0, 20.0))
+    sustained = max((most[w] - burst) / w for w in (10.0, 20.0))
     print(f"\ntwo workers, 4 days by ID: {len(arrivals)} calls in {span:.1f} s = {len(arrivals) / span:.2f}/s overall; "
-          f"max beyond the burst of {burst}: {sustained:.2f}/s over 10-20 s windows")  # fmt: skip
+          f"most in a window: {most}; beyond the burst of {burst}: {sustained:.2f}/s over 10-20 s windows")  # fmt: skip
+    for window in windows:
+        # The bucket grants at most burst + 5/s x window; arrivals at the simulator may bunch up by the time a
+        # loaded machine takes to send a granted request (JITTER_S), so the window is widened by that much.
+        assert most[window] <= burst + 5 * (window + JITTER_S), (window, most)
     assert [w.debris() for w in workers] == [[], []]
 
 
