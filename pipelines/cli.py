@@ -1,5 +1,5 @@
-"""`fpwh run DAY|START..END`, `fpwh check [--offline]` and `fpwh forget-visitor VISITOR_ID [...] [--api]`: the
-operator's commands (`./fpwh` dispatches here).
+"""`fpwh run DAY|START..END`, `fpwh check [--offline]`, `fpwh sql [QUERY]` and
+`fpwh forget-visitor VISITOR_ID [...] [--api]`: the operator's and analyst's commands (`./fpwh` dispatches here).
 
 Both validate every setting first and report every problem at once, one line each, exiting 2 without a
 traceback. `run` materializes the days through the same Dagster definitions as the code location, each day its
@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("visitor_ids", metavar="VISITOR_ID", nargs="+", help="a Fingerprint visitor ID")
     forget.add_argument("--api", action="store_true", help="also delete them upstream (DELETE /visitors/{id})")
     forget.set_defaults(command=forget_visitor)
+    sql = commands.add_parser("sql", help="run a query on the current warehouse (none: an interactive shell)")
+    sql.add_argument("query", nargs="?", help='e.g. "SELECT day, count(*) FROM events GROUP BY day"')
+    sql.add_argument("--csv", action="store_true", help="print the result as CSV")
+    sql.set_defaults(command=query_warehouse)
     return parser
 
 
@@ -80,6 +84,24 @@ def validated(days_arg: str | None = None) -> tuple[Settings, list[date]]:
     if problems or settings is None:
         raise preflight.Problems(problems)
     return settings, days
+
+
+def validated_settings() -> Settings:
+    """The settings alone (a query needs no API key and no Dagster instance), or every problem with them."""
+    try:
+        return Settings.from_env(require_key=False)
+    except SettingsError as error:
+        raise preflight.Problems(error.problems) from None
+
+
+def query_warehouse(args: argparse.Namespace) -> int:
+    """`fpwh sql QUERY` prints the result over the newest publication; `fpwh sql` opens a shell or says how."""
+    settings = validated_settings()
+    from pipelines import query
+
+    if args.query is None:
+        return query.shell(settings)
+    return query.run_query(settings, args.query, csv=args.csv)
 
 
 def run_days(args: argparse.Namespace) -> int:

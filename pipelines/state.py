@@ -30,6 +30,8 @@ import orjson
 import polars as pl
 import sqlalchemy as sa
 
+from pipelines.storage.database import created_once
+
 METADATA = sa.MetaData()
 FETCH_QUEUE = sa.Table(
     "fpwh_fetch_queue",
@@ -160,7 +162,7 @@ def ensure_schema(engine: sa.Engine) -> None:
     """Create the state tables once per engine (idempotent, safe across processes)."""
     with _CREATE_LOCK:
         if id(engine) not in _CREATED:
-            METADATA.create_all(engine, checkfirst=True)
+            created_once(lambda: METADATA.create_all(engine, checkfirst=True))
             _CREATED.add(id(engine))
 
 
@@ -215,6 +217,14 @@ class StateStore:
     # --- leases ---------------------------------------------------------------------------------------------
     def take_lease(self, name: str, holder: str, ttl_s: float) -> str | None:
         """Take or renew lease `name` for `holder` for `ttl_s` seconds; None on success, else the current holder."""
+        for _ in range(5):  # two first takers race to insert the row: the loser reads the winner's on retry
+            try:
+                return self._take_lease(name, holder, ttl_s)
+            except sa.exc.IntegrityError:
+                continue
+        return self._take_lease(name, holder, ttl_s)
+
+    def _take_lease(self, name: str, holder: str, ttl_s: float) -> str | None:
         now = time.time()
         with self.engine.begin() as con:
             row = con.execute(sa.select(LEASES).where(LEASES.c.name == name).with_for_update()).first()

@@ -479,7 +479,9 @@ def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test (dropped afterwards), as a SQLAlchemy URL."""
     import sqlalchemy as sa
 
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    from pipelines.storage.database import driver_url
+
+    admin = sa.create_engine(driver_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
     name = f"fpwh_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as con:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from pipelines.api.secret import Secret
+from pipelines.storage.database import created_once
 
 if TYPE_CHECKING:
     from pipelines.settings import ApiSettings
@@ -240,7 +241,7 @@ class PostgresTokenBucket(_SharedBucket):
     def __init__(self, engine: sa.Engine, key_tag: str, *, rate: float, burst: float | None = None) -> None:
         super().__init__(rate, burst)
         self.engine, self.key = engine, key_tag
-        _BUCKETS.create(engine, checkfirst=True)
+        created_once(lambda: _BUCKETS.create(engine, checkfirst=True))  # two machines may start at once
 
     @contextmanager
     def _locked(self) -> Iterator[tuple[_Bucket, float]]:

@@ -7,7 +7,8 @@
 
 Results land in bronze in small batches (`Pacing`: every few seconds or hundred results), so a run killed
 mid-fetch loses only the batch in flight, and a re-run fetches only what has no final outcome (0 calls for a
-finished day). What bronze already holds is read once, when the `DayFetch` is made.
+finished day). What bronze already holds is read once, when the run holds the day's fetch lease
+(`pipelines.fetch.lease`): a second run of the same day waits for the first, then fetches only what it left.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date
 
 from pipelines.api.client import FingerprintClient
 from pipelines.api.results import FetchResult
+from pipelines.fetch.lease import day_fetch_lease
 from pipelines.fetch.progress import Progress, Reporter
 from pipelines.fetch.search import SearchPass
 from pipelines.state import StateStore
@@ -94,12 +96,22 @@ class DayFetch:
     ) -> None:
         self.day, self.client, self.bronze, self.state, self.log = day, client, bronze, state, log
         self.pacing = pacing
-        outcomes = bronze.outcomes(day)
-        self.ok: set[str] = set(outcomes.filter(outcomes["outcome"] == "ok")["request_id"].to_list())
-        self.final: set[str] = set(outcomes.filter(outcomes["outcome"].is_in(FINAL_OUTCOMES))["request_id"].to_list())
+        self.ok: set[str] = set()
+        self.final: set[str] = set()
 
     def run(self, queue: Sequence[str]) -> FetchReport:
-        """Fetch every queued ID without a final outcome, with the configured strategy."""
+        """Fetch every queued ID without a final outcome, with the configured strategy, holding the day's lease."""
+        with day_fetch_lease(self.state, self.day, self.log):
+            return self._run(queue)
+
+    def _read_bronze(self) -> None:
+        """What bronze holds now: read under the lease, so what a run before us landed is never fetched again."""
+        outcomes = self.bronze.outcomes(self.day)
+        self.ok = set(outcomes.filter(outcomes["outcome"] == "ok")["request_id"].to_list())
+        self.final = set(outcomes.filter(outcomes["outcome"].is_in(FINAL_OUTCOMES))["request_id"].to_list())
+
+    def _run(self, queue: Sequence[str]) -> FetchReport:
+        self._read_bronze()
         settings = self.client.settings
         todo = [rid for rid in dict.fromkeys(queue) if rid not in self.final]
         self.queued = set(todo)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from pipelines.storage.atomic import DiskFull, is_disk_full
+
+T = TypeVar("T")
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()
@@ -33,9 +36,22 @@ def engine_for(url: str) -> sa.Engine:
         return engine
 
 
+def driver_url(url: str) -> str:
+    """`url` with an explicit driver where it names none: `postgresql://` (and `postgres://`) become
+    `postgresql+psycopg2://`.
+
+    SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, which is not a dependency; psycopg2 is (Dagster's
+    PostgreSQL storage uses it too). Operators keep writing the URL every tool documents.
+    """
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url[len(bare) :]
+    return url
+
+
 def _create(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+        return sa.create_engine(driver_url(url), pool_pre_ping=True, pool_size=4, max_overflow=8)
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
@@ -103,3 +119,21 @@ def dispose(url: str) -> None:
         engine = _ENGINES.pop(url, None)
     if engine is not None:
         engine.dispose()
+
+
+def created_once(create: Callable[[], T], attempts: int = 4) -> T:
+    """`create()` (tables, a namespace: check, then create), retried when another process created the same
+    thing between its check and its insert.
+
+    Two machines starting at once on a fresh PostgreSQL catalog both see nothing and both create: the loser gets
+    a unique violation (IntegrityError) or a duplicate table (ProgrammingError). On retry the check finds the
+    winner's work, so the outcome is the same whoever was first.
+    """
+    for attempt in range(attempts):
+        try:
+            return create()
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -33,6 +33,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
+from pipelines.storage.database import created_once, driver_url
 from pipelines.storage.files import FileStore
 from pipelines.storage.location import Location
 
@@ -237,9 +238,13 @@ def _catalog(location: Location, engine: sa.Engine, catalog_url: str) -> SqlCata
     with _CATALOGS_LOCK:
         catalog = _CATALOGS.get(key)
         if catalog is None:
-            properties = {"uri": catalog_url, "warehouse": location.uri("lake"), **location.iceberg_properties()}
-            catalog = SqlCatalog(NAMESPACE, **properties)
+            properties = {
+                "uri": driver_url(catalog_url),
+                "warehouse": location.uri("lake"),
+                **location.iceberg_properties(),
+            }
+            catalog = created_once(lambda: SqlCatalog(NAMESPACE, **properties))  # it creates its tables
             catalog.engine = engine
-            catalog.create_namespace_if_not_exists(NAMESPACE)
+            created_once(lambda: catalog.create_namespace_if_not_exists(NAMESPACE))
             _CATALOGS[key] = catalog
         return catalog
