@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         _push_webhooks(sim.population, days[-1])
         _materialize([d.isoformat() for d in days])
     _print_queries(Path(args.warehouse).resolve())
+    print(f"\n{unknown_fields_line(Path(args.warehouse).resolve())}")
     _print_arrivals(Path(args.warehouse).resolve(), days[-1])
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     _print_next_steps(Path(args.warehouse).resolve(), workdir)
@@ -158,6 +159,22 @@ def _print_queries(warehouse: Path) -> None:
         for name in ("daily_overview", "vpn_timezone_mismatch_users"):
             print(f"\n-- sql/queries/{name}.sql: {first_line(SQL_DIR / 'queries' / f'{name}.sql')}")
             print(con.sql(query(name)).pl())
+
+
+def unknown_fields_line(warehouse: Path) -> str:
+    """One line on the unknown fields the run reported (its WARNING and WARN check), and why they are there."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse / "fingerprint.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT json_path, sum(occurrences) FROM unknown_fields GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    seen = ", ".join(f"{path} x{count}" for path, count in rows) or "none this time"
+    return (
+        f"unknown fields ({seen}): the real API adds fields without notice, so the simulator puts one in about 1 % "
+        "of its events to show that the warehouse counts them (table unknown_fields, WARN check "
+        "no_unknown_api_fields) and loads the rest of the event, instead of failing or dropping them silently"
+    )
 
 
 def _print_arrivals(warehouse: Path, day: object) -> None:

@@ -113,6 +113,16 @@ DELETED = sa.Table(
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("detected_at", sa.Float, nullable=False),
 )
+# Days whose stored files were found corrupt and set aside (`pipelines.storage.integrity`): rebuild them.
+REBUILD = sa.Table(
+    "fpwh_rebuild",
+    METADATA,
+    sa.Column("path", sa.String(1000), primary_key=True),  # the corrupt file, as it was named
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("table_name", sa.String(100), nullable=False),  # a lake table, or `bronze`
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.Float, nullable=False),
+)
 # The audit of erasures (`pipelines.erasure`): what was erased, when and why, never the data. Visitor IDs are kept
 # as SHA-256 digests, so that "was this visitor erased?" has an answer while the ID itself leaves no trace.
 ERASURES = sa.Table(

@@ -7,5 +7,6 @@ It imports nothing from `pipelines/` or `transforms/`: clients must talk to it t
   `events` renders it as a v3 body, `events_v4` as a v4 one (the same facts).
 - `server`: the HTTP server (`start(SimulatorConfig(...)) -> SimulatorHandle`), with `faults` and `recorded`.
 - `applog`: demo application logs that reference the population's events.
+- `truth`: the metrics of a logged day as the simulator knows them, for tests and `benchmarks/metric_table.py`.
 - `python -m simulator`: serve from the command line, or `write-log`.
 """

@@ -207,11 +207,17 @@ def _logfmt_line(line: LogLine, variant: int) -> bytes:
     return f"{text} ip={line.ip}".encode()
 
 
+def is_access_line(line: LogLine, variant: int) -> bool:
+    """The text sink writes every fourth line as a web server's access log: the ID in the query string, no user,
+    action or outcome (`variant` is the line's number in its day's file)."""
+    return line.sink == "nginx" and line.request_id is not None and variant % 4 == 3
+
+
 def _nginx_line(line: LogLine, variant: int) -> bytes:
     if line.request_id is None:
         return f"{iso_s(line.ts_ms)} CRIT worker process 4711 exited on signal 11".encode()
     ok = line.outcome == "success"
-    if variant % 4 == 3:
+    if is_access_line(line, variant):
         stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(line.ts_ms // 1000))
         return (
             f'{line.ip} - - [{stamp}] "POST /api/{line.action}?fp_request={line.request_id} HTTP/1.1" '
@@ -226,6 +232,43 @@ def _nginx_line(line: LogLine, variant: int) -> bytes:
 _FORMATS = {"jsonl": _json_line, "logfmt": _logfmt_line, "nginx": _nginx_line}
 
 
+def numbered(lines: list[LogLine], sink: str) -> Iterable[tuple[int, LogLine]]:
+    """The day's lines of one sink with their number in its file (the `variant` that picks a line's spelling)."""
+    return enumerate(x for x in lines if x.sink == sink)
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """What one written line with a usable request ID tells a reader of the log: the ground truth a log parser
+    must recover (the access-log lines carry no user, action or outcome)."""
+
+    ts_ms: int
+    request_id: str
+    user_id: str | None
+    action: str | None
+    outcome: str | None
+
+
+def logged_requests(
+    population: Population, start: date, days: int, per_day: int, now_ms: int, sealed: SealedLogs | None = None
+) -> list[Logged]:
+    """Every line `write_demo_logs` writes with the same arguments that names a well-formed request ID (directly
+    or through a sealed result), as a reader should see it; the malformed lines are left out."""
+    out: list[Logged] = []
+    for offset in range(days):
+        lines = day_lines(population, start + timedelta(days=offset), offset, per_day, now_ms)
+        if sealed is not None:
+            lines = [_with_sealed(population, line, sealed) for line in lines]
+        for sink in _FORMATS:
+            for n, line in numbered(lines, sink):
+                if line.kind != "ok" or line.request_id is None:
+                    continue
+                bare = is_access_line(line, n)
+                who = (None, None, None) if bare else (line.user_id, line.action, line.outcome)
+                out.append(Logged(line.ts_ms, line.request_id, *who))
+    return out
+
+
 def _write_day(out_dir: Path, day: date, lines: list[LogLine]) -> list[Path]:
     stamp = day.isoformat()
     targets = {
@@ -234,7 +277,7 @@ def _write_day(out_dir: Path, day: date, lines: list[LogLine]) -> list[Path]:
         "nginx": out_dir / f"nginx-{stamp}.log",
     }
     for sink, path in targets.items():
-        body = b"".join(_FORMATS[sink](line, n) + b"\n" for n, line in enumerate(x for x in lines if x.sink == sink))
+        body = b"".join(_FORMATS[sink](line, n) + b"\n" for n, line in numbered(lines, sink))
         if sink == "jsonl":
             buffer = io.BytesIO()
             with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:

@@ -464,6 +464,18 @@ class SimulatorHandle:
     def reset_stats(self) -> None:
         self._server.state.stats.reset()
 
+    def page_ids(self, version: int, query: str) -> tuple[str, ...]:
+        """The IDs this simulator's search model puts on the page `query` asks for, in order (ground truth for tests).
+
+        Needs a pinned clock (`SimulatorConfig.now_ms`), so that the page does not move between asking and checking.
+        """
+        now = self.config.now_ms
+        if now is None:
+            raise ValueError("page_ids needs a simulator with a pinned clock (now_ms)")
+        parse = search.parse_v3 if version == 3 else search.parse_v4
+        page, _ = search.select(self.population, parse(parse_qs(query), now), now, self.config.retention_days)
+        return tuple(rid for _, rid in page)
+
     def stop(self) -> None:
         """Stop serving, close open keep-alive connections and release the port; idempotent."""
         if not self._thread.is_alive():

@@ -42,7 +42,8 @@ from pipelines.tables import open_warehouse
 from pipelines.webhooks.inbox import INBOX_LOCK
 from pipelines.webhooks.receiver import ReceiverConfig, create_app
 from pipelines.webhooks.signature import WebhookSecrets
-from simulator.applog import write_demo_logs
+from simulator.applog import Logged, logged_requests, write_demo_logs
+from simulator.population import day_start_ms
 from simulator.server import SimulatorConfig, SimulatorHandle, start
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +152,12 @@ class World:
     settings: Settings
     days: list[date]
     sealed_keys: str = ""  # FINGERPRINT_SEALED_KEYS of the deployment (base64, comma-separated)
+    per_day: int = 0  # the demo logs' `per_day`
+    logs_now_ms: int = 0  # the clock the demo logs were written at (lines after it are left out)
+
+    def logged(self) -> list[Logged]:
+        """Every line of the demo logs that names a well-formed request ID, as the simulator wrote it."""
+        return logged_requests(self.sim.population, self.days[0], len(self.days), self.per_day, self.logs_now_ms)
 
     @property
     def warehouse(self) -> Path:
@@ -212,8 +219,10 @@ def delete_upstream() -> Callable[[SimulatorHandle, list[str]], None]:
 
 
 def _make_world(sim: SimulatorHandle, root: Path, days: list[date], per_day: int, **groups: Any) -> World:
-    write_demo_logs(sim.population, root / "logs", start=days[0], days=len(days), per_day=per_day)
-    return World(sim, root, _settings_for(sim, root, **groups), days)
+    """The logs are written as of the midnight after the last day, whatever the time of day the test runs."""
+    now_ms = day_start_ms(days[-1] + timedelta(days=1))
+    write_demo_logs(sim.population, root / "logs", start=days[0], days=len(days), per_day=per_day, now_ms=now_ms)
+    return World(sim, root, _settings_for(sim, root, **groups), days, per_day=per_day, logs_now_ms=now_ms)
 
 
 build_world = _make_world  # for a test module's own module-scoped world (the `make_world` fixture is per test)

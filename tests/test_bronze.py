@@ -188,10 +188,43 @@ def test_compaction_merges_a_days_parts_into_one_file_keeping_every_record(bronz
 
     merged = bronze.compact(DAY)
 
-    assert merged is not None and parts(bronze) == [Path(merged)]
+    assert len(merged) == 1 and parts(bronze) == [Path(merged[0])]
     after = (bronze.all_fetches(DAY), bronze.outcomes(DAY), all_bodies(bronze))
     assert all(old.equals(new) for old, new in zip(before, after, strict=True))
-    assert bronze.compact(DAY) is None  # one part left: nothing to merge
+    assert bronze.compact(DAY) == []  # one part left: nothing to merge
+
+
+def test_compaction_merges_a_bounded_group_at_a_time_never_a_second_copy_of_the_day(bronze: Bronze) -> None:
+    for minute in range(12):
+        bronze.append(DAY, [fetch(f"r{minute}-{i}", "ok", minute) for i in range(20)])
+    before = (bronze.all_fetches(DAY), all_bodies(bronze))
+    sizes = [p.stat().st_size for p in parts(bronze)]
+    group = 3 * max(sizes)  # three parts a group: the day is four groups
+
+    merged = bronze.compact(DAY, group_bytes=group)
+
+    assert len(merged) == len(sizes) // 3 and sorted(map(str, parts(bronze))) == sorted(merged)
+    after = (bronze.all_fetches(DAY), all_bodies(bronze))
+    assert all(old.equals(new) for old, new in zip(before, after, strict=True))
+    # each merge read at most `group` bytes of parts: the free space it needed, a quarter of the day here
+    assert max(p.stat().st_size for p in parts(bronze)) <= group < sum(sizes)
+
+
+def test_a_truncated_part_is_named_set_aside_and_its_ids_are_open_again(bronze: Bronze, caplog) -> None:
+    bronze.append(DAY, [fetch("a", "ok", 1), fetch("b", "ok", 1)])
+    bronze.append(DAY, [fetch("c", "ok", 2)])
+    broken = parts(bronze)[1]
+    broken.write_bytes(broken.read_bytes()[:-20])  # a copy cut short: the footer is gone
+    reported = []
+    bronze.on_corrupt = reported.append
+
+    with caplog.at_level("WARNING", logger="pipelines.storage"):
+        assert bronze.done_ids(DAY) == {"a", "b"}
+
+    assert [(c.path, c.table, c.day) for c in reported] == [(str(broken), "bronze", DAY)]
+    assert not broken.exists() and Path(reported[0].moved_to).is_file()
+    assert str(broken) in caplog.text and "moved to" in caplog.text
+    assert bronze.done_ids(DAY) == {"a", "b"} and len(reported) == 1  # once set aside, the day reads clean
 
 
 def test_a_compaction_killed_between_rename_and_delete_counts_nothing_twice(bronze: Bronze) -> None:

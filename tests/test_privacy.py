@@ -53,7 +53,7 @@ def test_a_hash_is_keyed_stable_and_the_same_for_every_spelling_of_an_address():
     assert hash_ip("2001:DB8::1", KEY) == hash_ip("2001:db8:0::1", KEY) == hash_ip("2001:db8::1", KEY)
     assert hash_ip("192.0.2.1", KEY) != hash_ip("192.0.2.2", KEY)
     assert hash_ip("192.0.2.1", KEY) != hash_ip("192.0.2.1", b"another key of 16+ chars")
-    assert len(hash_ip("192.0.2.1", KEY)) == 32 and int(hash_ip("192.0.2.1", KEY), 16) >= 0
+    assert len(hash_ip("192.0.2.1", KEY)) == 32 and set(hash_ip("192.0.2.1", KEY)) <= set("0123456789abcdef")
 
 
 def test_strip_query_removes_the_query_and_the_fragment_and_keeps_the_path():

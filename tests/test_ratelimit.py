@@ -8,7 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-from pipelines.api.ratelimit import FileTokenBucket, Unlimited, limiter_for
+import pytest
+
+from pipelines.api.ratelimit import Clock, FileTokenBucket, Unlimited, limiter_for
 from pipelines.api.secret import Secret
 from pipelines.settings import ApiSettings
 
@@ -67,35 +69,64 @@ def test_two_processes_sharing_a_key_never_exceed_its_rate_together(tmp_path: Pa
 
     assert all(len(process) > 5 for process in per_process), "both processes got a share"
     assert len(stamps) <= burst + rate * duration + 1
-    assert len(stamps) >= 0.75 * rate * duration
+    # not starved: a loaded machine may take fewer than the budget allows (the exact waits are checked on a driven
+    # clock below), so only the upper bounds are tight here
+    assert len(stamps) >= 0.25 * rate * duration
     for width in (0.25, 0.5, 1.0):
         assert _most_in_any_window(stamps, width) <= burst + rate * width + 1
 
 
+class DrivenClock(Clock):
+    """A clock the test drives: sleeping moves it on at once and is recorded, so waits are checked exactly."""
+
+    def __init__(self, start: float = 1000.0) -> None:  # small: an epoch-sized float rounds 0.1 s steps
+        self.t = start
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float, stop: threading.Event | None) -> bool:
+        if stop is not None and stop.is_set():
+            return False
+        self.slept.append(seconds)
+        self.t += seconds
+        return True
+
+
 def test_a_fresh_bucket_allows_its_burst_then_the_rate(tmp_path: Path) -> None:
-    bucket = FileTokenBucket(tmp_path / "bucket", rate=5.0, burst=15.0)
-    started = time.monotonic()
+    clock = DrivenClock()
+    bucket = FileTokenBucket(tmp_path / "bucket", rate=5.0, burst=15.0, clock=clock)
     for _ in range(15):
         bucket.acquire()
-    burst_took = time.monotonic() - started
-    bucket.acquire()
-    sixteenth_took = time.monotonic() - started - burst_took
+    assert clock.slept == []  # the burst: no wait at all
 
-    assert burst_took < 0.1
-    assert 0.15 <= sixteenth_took < 0.5  # one token per 1/5 s
+    bucket.acquire()
+    assert sum(clock.slept) == pytest.approx(0.2)  # then one token per 1/5 s
 
 
 def test_a_pause_from_one_holder_blocks_the_others_and_the_budget_restarts_empty(tmp_path: Path) -> None:
     # two buckets on one file are two open file descriptions: flock treats them like two processes
-    first = FileTokenBucket(tmp_path / "bucket", rate=10.0, burst=30.0)
-    second = FileTokenBucket(tmp_path / "bucket", rate=10.0, burst=30.0)
+    clock = DrivenClock()
+    first = FileTokenBucket(tmp_path / "bucket", rate=10.0, burst=30.0, clock=clock)
+    second = FileTokenBucket(tmp_path / "bucket", rate=10.0, burst=30.0, clock=clock)
     first.penalize(0.4)
-    started = time.monotonic()
     second.acquire()
     second.acquire()
-    elapsed = time.monotonic() - started
 
-    assert 0.4 + 0.1 - 0.03 <= elapsed < 0.8  # the pause, then one token per 1/10 s, no burst
+    assert sum(clock.slept) == pytest.approx(0.4 + 0.1 + 0.1)  # the pause, then one token per 1/10 s, no burst
+
+
+def test_the_real_clock_waits_out_a_pause(tmp_path: Path) -> None:
+    bucket = FileTokenBucket(tmp_path / "bucket", rate=100.0, burst=100.0)
+    bucket.penalize(0.2)
+    started = time.monotonic()
+    bucket.acquire()
+
+    assert time.monotonic() - started >= 0.19  # a lower bound: waiting longer on a busy machine is still right
 
 
 def test_acquire_gives_up_when_the_run_stops(tmp_path: Path) -> None:
@@ -103,10 +134,8 @@ def test_acquire_gives_up_when_the_run_stops(tmp_path: Path) -> None:
     bucket.penalize(30)
     stop = threading.Event()
     threading.Timer(0.1, stop.set).start()
-    started = time.monotonic()
 
-    assert bucket.acquire(stop) is False
-    assert time.monotonic() - started < 1.0
+    assert bucket.acquire(stop) is False  # had it not given up, it would have waited 30 s and returned True
 
 
 def test_the_bucket_file_is_named_by_the_key_fingerprint_and_never_holds_the_key(tmp_path: Path) -> None:
@@ -123,19 +152,20 @@ def test_the_bucket_file_is_named_by_the_key_fingerprint_and_never_holds_the_key
 def test_no_rate_limit_means_no_waiting_and_no_file(tmp_path: Path) -> None:
     for rate in (0.0, float("inf")):
         limiter = limiter_for(ApiSettings(rate_limit_rps=rate), Secret("k"), tmp_path)
-        started = time.monotonic()
-        for _ in range(100_000):
-            limiter.acquire()
-
         assert isinstance(limiter, Unlimited)
-        assert time.monotonic() - started < 1.0
+    clock = DrivenClock()
+    limiter = Unlimited(clock)
+    for _ in range(1000):
+        assert limiter.acquire()
+
+    assert clock.slept == []
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unlimited_limiter_still_honours_a_pause_within_the_process() -> None:
-    limiter = Unlimited()
+    clock = DrivenClock()
+    limiter = Unlimited(clock)
     limiter.penalize(0.2)
-    started = time.monotonic()
     limiter.acquire()
 
-    assert time.monotonic() - started >= 0.19
+    assert sum(clock.slept) == pytest.approx(0.2)

@@ -176,8 +176,11 @@ def test_auto_picks_search_on_a_dense_day_and_by_id_on_a_sparse_one(simulator, t
 
 
 def test_a_429_during_search_is_honoured_and_nothing_is_lost(simulator, tmp_path):
-    sim = simulator(events_per_day=600, rps_limit=2, rps_burst=1)
-    report, bronze = run(sim, tmp_path, day_ids(sim), strategy="search", page_size=100)
+    # One token every 2 s, and the test takes it first: a 429 comes unless every page took the client over 2 s
+    # (a loaded machine does take over 0.5 s a page, so a faster budget could see none at all).
+    sim = simulator(events_per_day=600, rps_limit=0.5, rps_burst=1)
+    assert search(sim, limit=1).status_code == 200
+    report, bronze = run(sim, tmp_path, day_ids(sim), strategy="search", page_size=200)
     assert sim.stats()["by_status"].get("429", 0) > 0
     assert set(bronze.outcomes(DAY)["request_id"]) == set(day_ids(sim))
     assert report.search_calls > report.search_pages  # throttled pages were retried

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
@@ -45,7 +45,7 @@ def test_two_servers_with_the_same_seed_serve_identical_bytes(simulator):
 
 
 def test_a_missing_or_wrong_key_is_a_403_with_the_v3_body(shared_simulator):
-    rid = ids(shared_simulator, 1, date.today())[0]
+    rid = ids(shared_simulator, 1, datetime.now(UTC).date() - timedelta(days=1))[0]
     missing, wrong = get(shared_simulator, rid, key=None), get(shared_simulator, rid, key="not-the-key")
     assert missing.status_code == wrong.status_code == 403
     assert missing.json() == {"error": {"code": "TokenRequired", "message": "secret key is required"}}
@@ -67,7 +67,7 @@ def test_error_bodies_match_the_official_examples(simulator, shared_examples):
 
 
 def test_the_key_is_also_accepted_as_the_api_key_query_parameter(shared_simulator):
-    rid = ids(shared_simulator, 1, date.today() - timedelta(days=1))[0]
+    rid = ids(shared_simulator, 1, datetime.now(UTC).date() - timedelta(days=1))[0]
     response = get(shared_simulator, rid, key=None, params={"api_key": shared_simulator.api_key})
     assert response.status_code == 200
     assert get(shared_simulator, rid, key=None, params={"api_key": "wrong"}).status_code == 403

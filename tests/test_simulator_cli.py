@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -64,7 +64,7 @@ def test_the_server_runs_as_its_own_process_serving_the_same_events_and_reportin
         assert requests.get(f"{url}/_simulator/stats", timeout=5).json()["total"] == 0
         assert requests.get(f"{url}/events/12345.abc", timeout=5).status_code == 403
         assert requests.get(f"{url}/_simulator/stats", timeout=5).json()["total"] == 1
-        rid = Population(seed=1).day_events(date.today() - timedelta(days=1))[0][1]
+        rid = Population(seed=1).day_events(datetime.now(UTC).date() - timedelta(days=1))[0][1]
         served = requests.get(f"{url}/events/{rid}", headers={"Auth-API-Key": "sim-secret-key"}, timeout=5)
         assert served.json() == Population(seed=1).event_v3(rid), "another process, another hash salt, same event"
     finally:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urljoin
+from urllib.parse import urlencode, urljoin
 
 import orjson
 import pytest
@@ -37,7 +37,6 @@ from openapi_schema_validator import OAS30Validator, OAS31Validator, oas30_forma
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-from simulator import search
 from simulator.config import TRUNCATE_MODES
 from simulator.facts import NOVELTIES
 from simulator.faults import SERVER_ERRORS
@@ -227,15 +226,6 @@ def search_query(day: date, limit: int, pagination_key: str | None) -> str:
     return urlencode(params)
 
 
-def page_ids(sim: SimulatorHandle, version: int, query: str) -> tuple[str, ...]:
-    """The IDs the simulator's own search model puts on this page, in order (ground truth for the bodies)."""
-    parse = search.parse_v3 if version == 3 else search.parse_v4
-    now = sim.config.now_ms
-    assert now is not None, "a schema sweep pins the simulator clock"
-    page, _ = search.select(sim.population, parse(parse_qs(query), now), now, sim.config.retention_days)
-    return tuple(rid for _, rid in page)
-
-
 # --- checking the answers -------------------------------------------------------------------------------------------
 def send(sim: SimulatorHandle, version: int, ask: Ask) -> requests.Response | str:
     """The answer, or `dropped` / `truncated` when the connection ended before a whole answer arrived.
@@ -319,7 +309,7 @@ def sweep(sim: SimulatorHandle, schema: ApiSchema, day: date, limit: int) -> Tal
     key = None
     for _ in range(2):
         query = search_query(day, limit, key)
-        ask = Ask("search", query, sim.api_key, page_ids(sim, version, query))
+        ask = Ask("search", query, sim.api_key, sim.page_ids(version, query))
         body = check(send(sim, version, ask), ask, sim, schema, tally)
         key = (body or {}).get("paginationKey" if version == 3 else "pagination_key")
         if key is None:

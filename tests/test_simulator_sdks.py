@@ -26,7 +26,6 @@ import pytest
 
 from simulator.population import Population, day_start_ms
 from simulator.server import SimulatorConfig, SimulatorHandle, start
-from tests.test_simulator_schema import page_ids
 
 with warnings.catch_warnings():  # the v3 SDK warns on import that v3 is deprecated, which we know
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -158,7 +157,7 @@ def test_the_official_sdk_reads_search_pages_event_for_event_and_follows_their_p
     key, seen, problems = None, [], []
     for _ in range(3):
         page, query = search_page(sim, version, start_ms, end_ms, key)
-        expected = page_ids(sim, version, query)
+        expected = sim.page_ids(version, query)
         served = [sim.population.event_v3(r) if version == 3 else sim.population.event_v4(r) for r in expected]
         planted = [sim.population.unknown_field(r, version) for r in expected]
         events = page["events"]

@@ -497,3 +497,90 @@ def test_a_killed_writers_leftovers_in_a_day_folder_are_swept_once_old_enough(tm
     assert not stale_temp.exists() and not stale_orphan.exists() and fresh_orphan.exists()
     assert (report.collected.debris_files, report.collected.debris_bytes) == (2, 2000)
     assert counts_per_day(store) == {str(DAY1): 5}
+
+
+def test_killed_writers_temp_files_in_bronze_and_beside_the_database_are_swept_once_old_enough(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 4)
+    bronze = tmp_path / "bronze" / "fetches" / f"day={DAY1}"
+    bronze.mkdir(parents=True)
+    stale = [
+        bronze / ".part-x.parquet.1234.tmp",
+        tmp_path / f".{DATABASE_FILE}.abcd.tmp",
+        tmp_path / f".{DATABASE_FILE}.abcd.tmp.wal",
+    ]
+    fresh = bronze / ".part-y.parquet.5678.tmp"  # a writer still at work
+    for path in (*stale, fresh):
+        path.write_bytes(b"\0" * 100)
+    two_hours_ago = time.time() - 2 * 3600
+    for path in stale:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    report = write_day(store, DAY1, 5)
+
+    assert not any(path.exists() for path in stale) and fresh.exists()
+    assert (report.collected.debris_files, report.collected.debris_bytes) == (3, 300)
+
+
+def test_a_truncated_lake_file_is_set_aside_and_the_rest_stays_queryable_and_publishable(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 5)
+    write_day(store, DAY2, 7)
+    broken = day_files(tmp_path, "events", DAY1)[0]
+    broken.write_bytes(broken.read_bytes()[:-30])  # a copy cut short: the footer is gone
+    with pytest.raises(duckdb.Error, match="magic bytes"):  # what every analyst query met before
+        duckdb.connect().sql(f"SELECT count(*) FROM read_parquet(['{broken}'])").fetchall()
+
+    assert counts_per_day(store) == {str(DAY2): 7}  # the reader sets it aside and reads the rest
+
+    assert not broken.exists() and (tmp_path / "corrupt" / broken.relative_to(tmp_path)).is_file()
+    assert store.marks.days() == {DAY1: {"events"}}
+    write_day(store, DAY3, 2)  # other days publish
+    assert counts_per_day(store) == {str(DAY2): 7, str(DAY3): 2}
+    with duckdb.connect(str(tmp_path / DATABASE_FILE), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (9,)
+    write_day(store, DAY1, 5)  # the day's rebuild replaces it and clears the mark
+    assert counts_per_day(store) == {str(DAY1): 5, str(DAY2): 7, str(DAY3): 2} and store.marks.days() == {}
+
+
+def test_a_publish_meeting_a_corrupt_file_of_another_day_names_it_and_goes_on(tmp_path: Path, caplog) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 5)
+    broken = day_files(tmp_path, "events", DAY1)[0]
+    broken.write_bytes(b"PAR1" + os.urandom(64))  # garbage where the footer should be
+
+    with caplog.at_level("WARNING", logger="pipelines.storage"):
+        report = write_day(store, DAY2, 7)
+
+    assert report.rows == {"events": 7} and counts_per_day(store) == {str(DAY2): 7}
+    assert f"corrupt file {broken}" in caplog.text and "marked for rebuild" in caplog.text
+
+
+def test_a_published_file_deleted_by_hand_leaves_the_publication_and_its_day_is_marked(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    write_day(store, DAY1, 5)
+    write_day(store, DAY2, 7)
+    day_files(tmp_path, "events", DAY1)[0].unlink()
+
+    assert counts_per_day(store) == {str(DAY2): 7}
+    assert store.marks.days() == {DAY1: {"events"}}
+
+
+def test_a_truncated_object_of_a_remote_warehouse_is_set_aside_the_same_way(tmp_path: Path, s3) -> None:
+    import boto3
+
+    store = Warehouse(Location.parse(s3.url()), f"sqlite:///{tmp_path}/catalog.db", SCHEMAS)
+    write_day(store, DAY1, 5)
+    write_day(store, DAY2, 7)
+    objects = s3.keys()
+    key = next(k for k in objects if f"/events/data/day={DAY1}/" in k and k.endswith(".parquet"))
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+    client.put_object(Bucket=s3.bucket, Key=key, Body=body[: len(body) // 2])
+
+    assert counts_per_day(store) == {str(DAY2): 7}
+    objects = s3.keys()
+    assert f"warehouse/corrupt/{key.removeprefix('warehouse/')}" in objects and key not in objects
+    assert store.marks.days() == {DAY1: {"events"}}

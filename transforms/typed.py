@@ -215,8 +215,8 @@ class _Emitter:
 
     def node(self, node: Node, var: str, depth: int, slot: str | None, scope: dict[int, str]) -> None:
         """Rows opened at `node` (whose value is in `var` and present), then the anchors below it."""
-        for ti, fixed, slot_index in node.opens:
-            self.row(node, var, depth, ti, fixed, slot_index, slot, scope)
+        for opening in node.opens:
+            self.row(node, var, depth, opening, slot, scope)
         for key, child in node.children.items():
             if _has_anchor(child):
                 self.child(node, var, key, child, depth, dict(scope))
@@ -252,7 +252,9 @@ class _Emitter:
             scope[id(child)] = name
         return scope[id(child)]
 
-    def row(self, node: Node, var: str, depth: int, ti: int, fixed: Any, slot_index: Any, slot: Any, scope) -> None:
+    def row(self, node: Node, var: str, depth: int, opening: tuple, slot: Any, scope: dict[int, str]) -> None:
+        """Append the row `node` opens: `opening` is (table index, fixed cells, index of the slot cell or None)."""
+        ti, fixed, slot_index = opening
         cells = ["None"] * table_width(ti)
         cells[0], cells[1] = "rid", "ver"
         for index, constant in fixed:

@@ -103,8 +103,9 @@ def api_error(body: bytes) -> tuple[str | None, str | None]:
     return (str(code)[:100] if code is not None else None, str(message)[:300] if message is not None else None)
 
 
-def retry_after_s(value: str | None) -> float | None:
-    """`Retry-After` as seconds from now: integer seconds or an HTTP date; None when absent or unreadable."""
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from `now` (default: the clock): integer seconds or an HTTP date; None when absent
+    or unreadable."""
     if not value:
         return None
     value = value.strip()
@@ -116,7 +117,7 @@ def retry_after_s(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

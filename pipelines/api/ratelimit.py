@@ -63,35 +63,51 @@ def limiter_for(settings: ApiSettings, key: Secret, directory: Path, engine: sa.
     return FileTokenBucket(Path(directory) / f"{key.fingerprint()}.bucket", rate=rate, burst=settings.burst_size)
 
 
-def _sleep(seconds: float, stop: threading.Event | None) -> bool:
-    """Sleep; False if `stop` got set meanwhile."""
-    if stop is None:
-        time.sleep(seconds)
-        return True
-    return not stop.wait(seconds)
+class Clock:
+    """Where a limiter reads the time and waits: the system's clocks. A test passes a subclass it drives, so what
+    a limiter decides (how long it waits, and when) is checked exactly, whatever the machine's load."""
+
+    def wall(self) -> float:
+        """Seconds since the epoch: what a bucket shared by processes stores (they share no monotonic clock)."""
+        return time.time()
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps back, for state that stays in one process."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float, stop: threading.Event | None) -> bool:
+        """Sleep; False if `stop` got set meanwhile."""
+        if stop is None:
+            time.sleep(seconds)
+            return True
+        return not stop.wait(seconds)
+
+
+SYSTEM_CLOCK = Clock()
 
 
 class Unlimited:
     """No rate limit and no file I/O; a 429's pause still holds for the threads of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._lock = threading.Lock()
-        self._paused_until = 0.0  # time.monotonic()
+        self._clock = clock
+        self._paused_until = 0.0  # clock.monotonic()
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         while True:
             if stop is not None and stop.is_set():
                 return False
             with self._lock:
-                wait = self._paused_until - time.monotonic()
+                wait = self._paused_until - self._clock.monotonic()
             if wait <= 0:
                 return True
-            if not _sleep(wait, stop):
+            if not self._clock.sleep(wait, stop):
                 return False
 
     def penalize(self, seconds: float) -> None:
         with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + max(0.0, seconds))
+            self._paused_until = max(self._paused_until, self._clock.monotonic() + max(0.0, seconds))
 
     def close(self) -> None:
         pass
@@ -113,11 +129,12 @@ class _SharedBucket:
     instead of bursting straight back into the limit.
     """
 
-    def __init__(self, rate: float, burst: float | None) -> None:
+    def __init__(self, rate: float, burst: float | None, clock: Clock = SYSTEM_CLOCK) -> None:
         if not rate > 0 or math.isinf(rate):
             raise ValueError(f"rate must be a positive finite number of requests/s, got {rate!r}")
         self.rate = float(rate)
         self.burst = max(1.0, float(burst if burst is not None else 3 * rate))
+        self.clock = clock
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         while True:
@@ -132,7 +149,7 @@ class _SharedBucket:
                     return True
                 else:
                     wait = (1.0 - state.tokens) / self.rate
-            if not _sleep(wait, stop):
+            if not self.clock.sleep(wait, stop):
                 return False
 
     def penalize(self, seconds: float) -> None:
@@ -168,8 +185,10 @@ class FileTokenBucket(_SharedBucket):
     Processes do not share a monotonic clock, so the file holds wall-clock times (`time.time()`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, rate: float, burst: float | None = None) -> None:
-        super().__init__(rate, burst)
+    def __init__(
+        self, path: str | os.PathLike[str], *, rate: float, burst: float | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        super().__init__(rate, burst, clock)
         self.path = Path(path)
         self._thread_lock = threading.Lock()  # flock does not exclude threads sharing one descriptor
         self._fd: int | None = None
@@ -195,7 +214,7 @@ class FileTokenBucket(_SharedBucket):
             fd = self._descriptor()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                now = time.time()
+                now = self.clock.wall()
                 state = self._read(fd, now)
                 yield state, now
                 os.pwrite(fd, _STATE.pack(state.tokens, state.updated, state.paused_until), 0)

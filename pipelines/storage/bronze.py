@@ -9,13 +9,18 @@ Which record wins for a request ID (`outcomes`): `ok` beats `not_found` beats `f
 outcome the latest `fetched_at` wins. So `ok` and `not_found` are final (a later `failed` retry never hides
 an earlier success), while a later `ok` does replace an earlier `not_found` (the event became visible).
 
-`compact` merges a day's small parts (the batches of a fetch) into one file, leaving files already large alone, so
-compacting never needs a second copy of the whole day. The merged file is written before the parts are deleted, so
+`compact` merges a day's small parts (the batches of a fetch) a bounded group at a time (COMPACT_GROUP_BYTES),
+leaving files already large alone and deleting each group's parts before writing the next, so compacting never
+needs a second copy of the whole day. The merged file is written before the parts are deleted, so
 a reader may briefly see both; every reader therefore drops duplicate records, identified by
 (request_id, fetched_at, outcome).
 
 Versions: a refresh appends a new `ok` record when an event changed upstream (linked ID, tag, suspect), so the
 latest `ok` is the current event (`ok_bodies`) and every `ok` record is one version of it (`ok_versions`).
+
+Corrupt parts (a footer that does not parse: a disk fault, a copy cut short) are found when the day is opened,
+moved to `corrupt/` and reported through `on_corrupt` (`pipelines.storage.integrity`); the day reads on without
+them, so the request IDs they held are open again and the next fetch of the day asks for them.
 
 Retention: `drop_bodies` rewrites a day with every raw body removed (FPWH_RAW_RETENTION_DAYS) and keeps the
 records, so the day is never fetched again and `fetches` still shows it; the readers of bodies then raise
@@ -29,15 +34,17 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import orjson
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.api.results import FetchResult
 from pipelines.storage.files import FileStore, StoredFile
+from pipelines.storage.integrity import BRONZE, CorruptFile, is_corruption, set_aside
 
 # One declaration per column: its type and its data-dictionary description.
 _COLUMNS: dict[str, tuple[pl.DataType, str]] = {
@@ -77,6 +84,8 @@ _WRITE_OPTIONS = {
 _SNAPSHOT_ATTEMPTS = 5
 # Parts below this size are the batches of a fetch; compaction merges those only, never a file already merged.
 COMPACT_BELOW_BYTES = 32 << 20
+# Compaction merges at most this much at a time: the free space it needs, whatever the day's size.
+COMPACT_GROUP_BYTES = 2 * COMPACT_BELOW_BYTES
 
 
 class BronzeBusyError(RuntimeError):
@@ -98,8 +107,8 @@ class RawBodiesDropped(RuntimeError):
 class Bronze:
     """The bronze store: `bronze/fetches/` below a warehouse's files."""
 
-    def __init__(self, files: FileStore) -> None:
-        self.files = files
+    def __init__(self, files: FileStore, on_corrupt: Callable[[CorruptFile], None] | None = None) -> None:
+        self.files, self.on_corrupt = files, on_corrupt
 
     @staticmethod
     def day_dir(day: date) -> str:
@@ -228,25 +237,32 @@ class Bronze:
             self.files.delete(self.files.path(f"{folder}/{name}"))
         return removed
 
-    def compact(self, day: date, batch_rows: int = 20_000) -> str | None:
-        """Merge `day`'s small part files into one, keeping every distinct record; return it (None if no merge).
+    def compact(self, day: date, batch_rows: int = 20_000, group_bytes: int = COMPACT_GROUP_BYTES) -> list[str]:
+        """Merge `day`'s small part files, a group of at most `group_bytes` at a time; return the merged files.
 
-        Only parts under COMPACT_BELOW_BYTES are merged, so the extra space is theirs, never the whole day's.
+        Only parts under COMPACT_BELOW_BYTES are merged, and each group's parts are deleted before the next group
+        is written, so compacting needs free space for one group (`group_bytes`), never a second copy of the day.
         """
-        small = [p for p in self._parts(day) if p.size < COMPACT_BELOW_BYTES]
-        if len(small) <= 1:
-            return None
-        merged = f"{self.day_dir(day)}/{_part_name()}"
-        handles = contextlib.ExitStack()
-        with handles:
-            files = [handles.enter_context(self.files.open_parquet(p.path)) for p in small]
+        merged = []
+        for group in _groups([p for p in self._parts(day) if p.size < COMPACT_BELOW_BYTES], group_bytes):
+            path = self._merge(day, group, batch_rows)
+            if path is not None:
+                merged.append(path)
+        return merged
+
+    def _merge(self, day: date, parts: list[StoredFile], batch_rows: int) -> str | None:
+        """One file with every distinct record of `parts`, written before they are deleted (crash-safe)."""
+        with contextlib.ExitStack() as handles:
+            files = list(self._open_parts(day, parts, handles).values())
+            if len(files) <= 1:
+                return None
 
             def write(stream) -> None:
                 with pq.ParquetWriter(stream, _ARROW_SCHEMA, **_WRITE_OPTIONS) as writer:
                     _copy_distinct(files, writer, batch_rows)
 
-            path = self.files.write(merged, write)
-        for part in small:
+            path = self.files.write(f"{self.day_dir(day)}/{_part_name()}", write)
+        for part in parts:
             self.files.delete(part.path)
         return path
 
@@ -254,6 +270,20 @@ class Bronze:
         return [
             f for f in self.files.list(self.day_dir(day)) if f.name.startswith("part-") and f.name.endswith(".parquet")
         ]
+
+    def _open_parts(self, day: date, parts: list[StoredFile], stack: contextlib.ExitStack) -> dict[str, pq.ParquetFile]:
+        """Open `parts`; a corrupt one (its footer does not parse) is set aside and reported, the others opened."""
+        opened = {}
+        for part in parts:
+            try:
+                opened[part.name] = stack.enter_context(self.files.open_parquet(part.path))
+            except (pa.ArrowException, OSError) as error:
+                if not is_corruption(error):
+                    raise
+                found = set_aside(self.files, part.path, BRONZE, day, str(error).splitlines()[0])
+                if self.on_corrupt is not None:
+                    self.on_corrupt(found)
+        return opened
 
     @contextlib.contextmanager
     def _snapshot(self, day: date) -> Iterator[dict[str, pq.ParquetFile]]:
@@ -266,13 +296,26 @@ class Bronze:
             with contextlib.ExitStack() as stack:
                 parts = self._parts(day)
                 try:
-                    opened = {p.name: stack.enter_context(self.files.open_parquet(p.path)) for p in parts}
+                    opened = self._open_parts(day, parts, stack)
                 except FileNotFoundError:
                     continue
                 if {p.name for p in self._parts(day)} <= set(opened):
                     yield opened
                     return
         raise BronzeBusyError(f"bronze files of {day} kept changing while reading {self.day_dir(day)}; retry the read")
+
+
+def _groups(parts: list[StoredFile], group_bytes: int) -> list[list[StoredFile]]:
+    """`parts` in order, cut into runs of at most `group_bytes` (a part larger than that is a run of its own)."""
+    groups: list[list[StoredFile]] = [[]]
+    size = 0
+    for part in parts:
+        if groups[-1] and size + part.size > group_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(part)
+        size += part.size
+    return [g for g in groups if len(g) > 1]
 
 
 def _to_frame(results: Sequence[FetchResult]) -> pl.DataFrame:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
+
+from pipelines.storage.atomic import DiskFull, is_disk_full
 
 _ENGINES: dict[str, sa.Engine] = {}
 _LOCK = threading.Lock()
@@ -43,6 +46,12 @@ def _create(url: str) -> sa.Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA secure_delete=ON")  # a deleted row's bytes are zeroed, not left in free space (erasure)
         cursor.close()
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _disk_full(context) -> None:
+        # SQLite says "database or disk is full" and names no file: say which, and what to free.
+        if is_disk_full(context.original_exception):
+            raise DiskFull(Path(engine.url.database or ".")) from context.original_exception
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(connection) -> None:

@@ -86,6 +86,12 @@ class FileStore:
             found.append(StoredFile(info.base_name, info.path, info.size or 0, mtime))
         return sorted(found, key=lambda f: f.name)
 
+    def list_all(self, rel_dir: str) -> list[StoredFile]:
+        """Every file directly in `rel_dir`, temp files included (for the debris sweep); [] if absent."""
+        selector = pafs.FileSelector(self.path(rel_dir), allow_not_found=True)
+        infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        return [StoredFile(i.base_name, i.path, i.size or 0, i.mtime.timestamp() if i.mtime else 0.0) for i in infos]
+
     def list_dirs(self, rel_dir: str) -> list[str]:
         selector = pafs.FileSelector(self.path(rel_dir), allow_not_found=True)
         return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory)

@@ -142,6 +142,32 @@ class Publication:
             for start in range(0, len(paths), 500):
                 con.execute(sa.delete(SUPERSEDED).where(SUPERSEDED.c.path.in_(paths[start : start + 500])))
 
+    def entries(self) -> list[tuple[str, date, str]]:
+        """(table, day, file URI) of every published and staged file: what an integrity check reads."""
+        with self.engine.connect() as con:
+            published = con.execute(sa.select(PUBLISHED.c.table_name, PUBLISHED.c.day, PUBLISHED.c.path)).all()
+            staged = con.execute(sa.select(STAGED.c.table_name, STAGED.c.day, STAGED.c.path)).all()
+        return [(r.table_name, date.fromisoformat(r.day), r.path) for r in [*published, *staged] if r.path]
+
+    def names(self, uri: str) -> bool:
+        """True while a published or staged row names `uri`."""
+        with self.engine.connect() as con:
+            return any(
+                con.execute(sa.select(table.c.path).where(table.c.path == uri).limit(1)).first() is not None
+                for table in (PUBLISHED, STAGED)
+            )
+
+    def drop_file(self, uri: str) -> None:
+        """`uri` is gone (corrupt, set aside): no publication or staging names it; its table's day keeps the rest."""
+        with self.engine.begin() as con:
+            for table in (PUBLISHED, STAGED):
+                held = con.execute(sa.select(table.c.table_name, table.c.day).where(table.c.path == uri)).all()
+                con.execute(sa.delete(table).where(table.c.path == uri))
+                for row in held:
+                    same = (table.c.table_name == row.table_name) & (table.c.day == row.day)
+                    if not con.execute(sa.select(sa.func.count()).select_from(table).where(same)).scalar_one():
+                        con.execute(sa.insert(table).values(**_empty_row(table, row.table_name, row.day)))
+
     def latest(self) -> int:
         """The number of the newest publication (0 before the first)."""
         with self.engine.connect() as con:
@@ -154,6 +180,12 @@ class Publication:
             staged = {r.path for r in con.execute(sa.select(STAGED.c.path))}
             superseded = {r.path for r in con.execute(sa.select(SUPERSEDED.c.path))}
         return (published | staged | superseded) - {""}
+
+
+def _empty_row(table: sa.Table, name: str, day: str) -> dict[str, object]:
+    """The row that keeps a table's day held (and empty) once its last file is gone."""
+    stamp = "published_at" if table is PUBLISHED else "staged_at"
+    return {"table_name": name, "day": day, "path": _EMPTY.uri, "rows": 0, stamp: time.time()}
 
 
 def _by_table(rows: Iterable[sa.Row]) -> FilesByTable:

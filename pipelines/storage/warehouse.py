@@ -13,7 +13,8 @@ an analyst's open read-only connection never blocks or fails a publish: it keeps
 What a publish leaves behind is bounded (`collect`, after every publish): a replaced data file is deleted once
 it is `retention_s` old (default 24 h) or KEEP_GENERATIONS later publishes of its table's day replaced it again,
 whichever comes first; Iceberg snapshots older than that, or behind the newest MAX_SNAPSHOTS of a table, are
-expired with their manifests; and the day's folders are swept of files nothing references (a killed writer's)
+expired with their manifests; and the day's folders (lake and bronze) and the warehouse root are swept of files
+nothing references (a killed writer's data files, temp files, `fingerprint.duckdb` temp copies and their `.wal`)
 once DEBRIS_AGE_S old. So a connection held across that many publishes must reconnect.
 """
 
@@ -26,16 +27,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
 
 from pipelines.state import StateStore
-from pipelines.storage.atomic import replacing
+from pipelines.storage.atomic import is_temp, replacing, reporting_disk_full
 from pipelines.storage.bronze import Bronze
 from pipelines.storage.database import engine_for
-from pipelines.storage.duckdb_views import Comment, open_reader, write_database
+from pipelines.storage.duckdb_views import Comment, PublishError, open_reader, write_database
 from pipelines.storage.files import FileStore
+from pipelines.storage.integrity import BRONZE, MISSING, CorruptFile, RebuildMarks, footer_problem, set_aside
 from pipelines.storage.lake import DAY_COLUMN, DataFile, Lake, StagingWriter, stored_schema
 from pipelines.storage.location import Location
 from pipelines.storage.locks import exclusive_lock
@@ -47,6 +50,7 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 MAX_SNAPSHOTS = 20  # per table, whatever their age
 KEEP_GENERATIONS = 10  # replaced versions of one table's day kept, whatever their age
 DEBRIS_AGE_S = 3600.0  # an unreferenced file this old is no writer's work in progress
+_T = TypeVar("_T")
 Derive = Callable[[duckdb.DuckDBPyConnection], Mapping[str, pl.DataFrame]]
 
 
@@ -90,7 +94,8 @@ class Warehouse:
             location.local_root.mkdir(parents=True, exist_ok=True)  # the default catalog database lives in it
         engine = engine_for(catalog_url)
         self.state = StateStore(engine, _local_dir(location))
-        self.bronze = Bronze(self.files)
+        self.marks = RebuildMarks(engine)
+        self.bronze = Bronze(self.files, on_corrupt=self.marks.mark)
         self.lake = Lake(location, self.files, engine, catalog_url)
         self.publication = Publication(engine)
 
@@ -99,11 +104,17 @@ class Warehouse:
         """`fingerprint.duckdb` of a local warehouse."""
         return self.location.local_root / DATABASE_FILE
 
+    @property
+    def disk_path(self) -> Path:
+        """The local folder a full disk is reported for: the warehouse's, or the locks' of a remote one."""
+        return self.state.local_dir if self.location.is_remote else self.location.local_root
+
     # --- writing a day --------------------------------------------------------------------------------------
     def stage(self, table: str, day: date, frame: pl.DataFrame) -> int:
         """Stage `frame` as `table`'s rows of `day` (replacing what was staged before); return the rows."""
-        files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
-        self._record_staged(table, day, files)
+        with reporting_disk_full(self.disk_path):
+            files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
+            self._record_staged(table, day, files)
         return frame.height
 
     def keep_staged(self, table: str, day: date, writer: StagingWriter) -> None:
@@ -120,31 +131,64 @@ class Warehouse:
     def publish_day(self, day: date, derive: Derive | None = None, database: bool = True) -> PublishReport:
         """Commit the day's staged tables and `derive`'s tables, then publish them all at once.
 
+        A full disk met on the way (a data file, Iceberg metadata, the catalog database) raises `DiskFull`.
         `database=False` leaves `fingerprint.duckdb` for the caller to rewrite once after publishing several days
         (`write_database`); it then keeps showing the replaced files, which `collect` keeps a while.
         """
+        with reporting_disk_full(self.disk_path):
+            return self._publish_day(day, derive, database)
+
+    def _publish_day(self, day: date, derive: Derive | None, database: bool = True) -> PublishReport:
         started = time.monotonic()
         staged = self.publication.staged(day)
         for table, files in staged.items():
             self.lake.commit_day(table, day, files, self.schemas[table])
         if derive is not None:
-            candidate = self.publication.files(except_day=day)
-            for table, files in self._published_day(day, exclude=staged).items():
-                candidate.setdefault(table, []).extend(files)
-            for table, files in staged.items():
-                candidate.setdefault(table, []).extend(files)
-            with open_reader(self.location, candidate, self.schemas, self.sql_files) as con:
-                derived = dict(derive(con))
+            derived = self._repairing(lambda: self._derive(day, staged, derive))
             for table, frame in derived.items():
                 files = [self.lake.stage(table, day, frame, self.schemas[table])] if frame.height else []
                 self.lake.commit_day(table, day, files, self.schemas[table])
                 staged[table] = files
         seq = self.publication.publish(day, staged)
+        self.marks.rebuilt(day, set(staged) | ({BRONZE} if "fetches" in staged else set()))
         if database and not self.location.is_remote:
-            self.write_database()
+            self._repairing(self.write_database)
         collected = self.collect(staged, [day])
         rows = {table: sum(f.rows for f in files) for table, files in staged.items()}
         return PublishReport(seq, sorted(staged), rows, time.monotonic() - started, collected)
+
+    def _derive(self, day: date, staged: FilesByTable, derive: Derive) -> dict[str, pl.DataFrame]:
+        """`derive`'s tables over the warehouse as it will be once the day's staged files are published."""
+        candidate = self.publication.files(except_day=day)
+        for table, files in self._published_day(day, exclude=staged).items():
+            candidate.setdefault(table, []).extend(files)
+        for table, files in staged.items():
+            candidate.setdefault(table, []).extend(files)
+        with open_reader(self.location, candidate, self.schemas, self.sql_files) as con:
+            return dict(derive(con))
+
+    # --- corrupt files --------------------------------------------------------------------------------------
+    def verify(self) -> list[CorruptFile]:
+        """Check the footer of every published and staged file; set the corrupt ones aside (`integrity`)."""
+        found = []
+        for table, day, uri in self.publication.entries():
+            problem = footer_problem(self.files, self.location.strip(uri))
+            if problem is None or (problem == MISSING and not self.publication.names(uri)):
+                continue  # sound, or a staged file another run replaced (and deleted) meanwhile
+            corrupt = set_aside(self.files, uri, table, day, problem)
+            self.publication.drop_file(uri)
+            self.marks.mark(corrupt)
+            found.append(corrupt)
+        return found
+
+    def _repairing(self, build: Callable[[], _T]) -> _T:
+        """`build()`, and once more after setting corrupt files aside if it failed on the files it reads."""
+        try:
+            return build()
+        except (duckdb.Error, PublishError):
+            if not self.verify():
+                raise
+        return build()
 
     def collect(self, tables: Iterable[str], days: Iterable[date], now: float | None = None) -> CollectReport:
         """Delete what publishing left behind and nobody may read any more (see the module docstring)."""
@@ -158,6 +202,7 @@ class Warehouse:
         tables = list(tables)
         oldest = datetime.fromtimestamp(now - self.retention_s, UTC)
         report.snapshots = self.lake.expire(tables, oldest, MAX_SNAPSHOTS, now - DEBRIS_AGE_S)
+        self._sweep_temps(days, now - DEBRIS_AGE_S, report)
         referenced = {self.location.strip(uri) for uri in self.publication.referenced()}
         for table in tables:
             folder = self.lake.table_location(table, self.schemas[table])
@@ -197,6 +242,16 @@ class Warehouse:
                         report.debris_bytes += stored.size
         return report
 
+    def _sweep_temps(self, days: Iterable[date], before: float, report: CollectReport) -> None:
+        """Delete killed writers' temp files (bronze parts of `days`, `fingerprint.duckdb`) older than `before`."""
+        found = [f for day in days for f in self.files.walk(self.bronze.day_dir(day))]
+        found += self.files.list_all("")  # the root: fingerprint.duckdb's temp copies and their write-ahead logs
+        for stored in found:
+            if is_temp(Path(stored.name)) and stored.mtime < before:
+                self.files.delete(stored.path)
+                report.debris_files += 1
+                report.debris_bytes += stored.size
+
     def _published_day(self, day: date, exclude: Mapping[str, object]) -> FilesByTable:
         """The day's published files of the tables not in `exclude` (they keep their last publication)."""
         found: FilesByTable = {}
@@ -217,8 +272,11 @@ class Warehouse:
 
     # --- reading --------------------------------------------------------------------------------------------
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection over the newest publication, wherever the warehouse lives."""
-        return open_reader(self.location, self.publication.files(), self.schemas, self.sql_files)
+        """An in-memory DuckDB connection over the newest publication, wherever the warehouse lives (a corrupt file
+        it meets is set aside first, so the rest stays queryable)."""
+        return self._repairing(
+            lambda: open_reader(self.location, self.publication.files(), self.schemas, self.sql_files)
+        )
 
     def read_day(self, table: str, day: date) -> pl.DataFrame:
         """`table`'s rows of `day` as they will be published: the staged files if any, else the published ones."""

@@ -41,8 +41,8 @@ SELECT
     l.day,
     l.requests, -- Log occurrences of a request ID (a retried request counts once per line).
     l.request_ids, -- Distinct request IDs logged.
-    coalesce(r.events, 0) AS events, -- Fetched events (rows of `events`: the logged IDs fetched `ok`, plus unlogged ones with FPWH_SEARCH_KEEP=all).
-    coalesce(r.unique_visitors, 0) AS unique_visitors, -- Distinct Fingerprint visitor IDs (devices) among the fetched events.
+    coalesce(r.events, 0) AS events, -- The day's events in the warehouse (rows of `events`): the logged IDs fetched `ok`, plus unlogged ones that arrived by webhook or, with FPWH_SEARCH_KEEP=all, by search.
+    coalesce(r.unique_visitors, 0) AS unique_visitors, -- Distinct Fingerprint visitor IDs (devices) among the day's `events`.
     l.unique_accounts, -- Distinct app accounts: the user IDs the application logged (never the event's linked ID).
     l.logins, -- Log lines whose action is `login`.
     l.failed_logins, -- `login` lines whose outcome is `failure`.

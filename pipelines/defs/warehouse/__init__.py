@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.layer import Layer
-from pipelines.defs.warehouse import assets
+from pipelines.defs.warehouse import assets, checks
 
 
 def definitions(layer: Layer) -> dg.Definitions:
-    return dg.Definitions(assets=assets.build(layer))
+    return dg.Definitions(assets=assets.build(layer), asset_checks=checks.build(layer))
