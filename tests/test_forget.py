@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -79,10 +81,17 @@ def _avro(path: Path) -> Iterable[str]:
 
 
 def _sqlite(path: Path) -> Iterable[str]:
-    with contextlib.closing(sqlite3.connect(path, timeout=60)) as con:  # read-only mode may fail beside a WAL writer
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            yield from _strings(con.execute(f'SELECT * FROM "{table}"').fetchall())
+    """Every row of every table, read from a copy (with its write-ahead log): opening the live file beside this
+    process's own connections can fail with a spurious I/O error."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / path.name
+        for suffix in ("", "-wal"):
+            if Path(f"{path}{suffix}").exists():
+                shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+        with contextlib.closing(sqlite3.connect(copy)) as con:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            rows = [con.execute(f'SELECT * FROM "{table}"').fetchall() for table in tables]
+    return list(_strings(rows))
 
 
 def _duckdb(path: Path) -> Iterable[str]:

@@ -131,9 +131,10 @@ class Warehouse:
     def publish_day(self, day: date, derive: Derive | None = None, database: bool = True) -> PublishReport:
         """Commit the day's staged tables and `derive`'s tables, then publish them all at once.
 
+        A full disk met on the way (a data file, Iceberg metadata, the catalog database) raises `DiskFull`.
         `database=False` leaves `fingerprint.duckdb` for the caller to rewrite once after publishing several days
         (`write_database`); it then keeps showing the replaced files, which `collect` keeps a while.
-        A full disk met on the way (a data file, Iceberg metadata, the catalog database) raises `DiskFull`."""
+        """
         with reporting_disk_full(self.disk_path):
             return self._publish_day(day, derive, database)
 
