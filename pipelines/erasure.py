@@ -145,6 +145,7 @@ def _erase(warehouse: Warehouse, request_ids: set[str], texts: list[str], report
     }
     unfinished = state.unfinished_erasures()  # killed before their clean-up: finished here
     report.erasure_id = state.begin_erasure(audit)
+    state.record_erased(request_ids)  # first: from here on no run fetches them again or keeps their log lines
     # the fetch queues first, while bronze and the lake still lead a re-run to the IDs; the events deleted upstream
     # last, as they are what leads the next night's refresh back to an erasure it did not finish
     report.rows.update(state.erase_request_ids(request_ids, deleted=False))

@@ -18,6 +18,7 @@ write-ahead segments of acknowledged webhooks not yet moved into bronze; it surv
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -154,6 +155,14 @@ ERASURES_SCHEMA = pl.Schema(
         "api_outcomes": pl.String(),
         "status": pl.String(),
     }
+)
+# Events erased (`pipelines.erasure`), as SHA-256 digests of their request IDs: the application logs still name them,
+# and a later run of their day must neither fetch them again nor keep their log lines, yet the IDs leave no trace.
+ERASED_EVENTS = sa.Table(
+    "fpwh_erased_events",
+    METADATA,
+    sa.Column("request_id_sha256", sa.String(64), primary_key=True),
+    sa.Column("erased_at", sa.Float, nullable=False),
 )
 DELETED_SCHEMA = pl.Schema({"request_id": pl.String(), "day": pl.Date(), "detected_at": pl.Datetime("us", "UTC")})
 
@@ -318,6 +327,32 @@ class StateStore:
                 con.execute(sa.delete(DELETED).where(DELETED.c.request_id.in_(ids)))
 
     # --- erasure --------------------------------------------------------------------------------------------
+    def record_erased(self, request_ids: Iterable[str]) -> None:
+        """Remember that `request_ids` were erased (as digests), so that no later run brings them back."""
+        digests = {sha256_hex(rid) for rid in request_ids}
+        with self.engine.begin() as con:
+            for chunk in _chunks(sorted(digests), 500):
+                known = set(
+                    con.execute(
+                        sa.select(ERASED_EVENTS.c.request_id_sha256).where(ERASED_EVENTS.c.request_id_sha256.in_(chunk))
+                    ).scalars()
+                )
+                fresh = [{"request_id_sha256": d, "erased_at": time.time()} for d in chunk if d not in known]
+                if fresh:
+                    con.execute(sa.insert(ERASED_EVENTS), fresh)
+
+    def erased_among(self, request_ids: Iterable[str]) -> set[str]:
+        """The request IDs among `request_ids` that an erasure removed."""
+        by_digest = {sha256_hex(rid): rid for rid in request_ids}
+        found: set[str] = set()
+        with self.engine.connect() as con:
+            for chunk in _chunks(sorted(by_digest), 500):
+                hits = con.execute(
+                    sa.select(ERASED_EVENTS.c.request_id_sha256).where(ERASED_EVENTS.c.request_id_sha256.in_(chunk))
+                ).scalars()
+                found.update(by_digest[d] for d in hits)
+        return found
+
     def erase_request_ids(self, request_ids: Iterable[str], deleted: bool = True) -> dict[str, int]:
         """Remove `request_ids` from every state row naming them (fetch queues, and with `deleted` the events
         deleted upstream); return the rows changed per state table. The search cursor holds timestamps only, the
@@ -392,3 +427,13 @@ class StateStore:
         with self.engine.begin() as con:
             con.execute(sa.delete(table).where(table.c.day == key))
             con.execute(sa.insert(table).values(day=key, **values))
+
+
+def sha256_hex(value: str) -> str:
+    """The digest the run state keeps in place of an erased ID (the ID itself must leave no trace)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -225,6 +225,12 @@ def test_a_forgotten_visitor_leaves_no_trace_in_any_file_and_everyone_else_is_un
     again = forget_visitors(store, [visitor], log=lambda _: None)  # idempotent: nothing left to find
     assert again.request_ids == 0 and not again.days
 
+    # the application logs still name its events: a re-run of its day neither fetches them nor keeps their lines
+    rerun = world.run_day(max(days))
+    assert rerun.success and scan(world.warehouse, needles) == {}
+    (logged,) = rerun.asset_materializations_for_node("app_log_occurrences")
+    assert logged.metadata["erased_request_ids_skipped"].value > 0
+
 
 def test_forget_with_api_deletes_upstream_and_the_job_does_the_same(three_days, tmp_path):
     world = three_days

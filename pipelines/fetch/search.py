@@ -172,6 +172,9 @@ class SearchPass:
             landed.append(
                 FetchResult(rid, "ok", 200, None, None, page.attempts, page.latency_ms, now, version, "search", body)
             )
+        if self.keep == "all" and landed:  # unlogged events too: an erased one must not come back
+            erased = self.fetch.state.erased_among(r.request_id for r in landed)
+            landed = [r for r in landed if r.request_id not in erased]
         self.fetch.land(landed)
 
     def _next_after(self, page: SearchPage, cursor: Cursor) -> tuple[int, bool]:

@@ -1,6 +1,7 @@
 """Ingest assets: log occurrences (+ sealed events) → pushed webhooks landed, fetch queue → raw events in bronze."""
 
 import dagster as dg
+import polars as pl
 
 from pipelines import privacy_modes
 from pipelines.api.errors import FatalApiError
@@ -15,6 +16,7 @@ from pipelines.resources import AppLogsResource, FingerprintApiResource, Privacy
 from pipelines.tables import APP_REQUESTS_SCHEMA, APP_TABLES, WAREHOUSE_TABLES
 from transforms.applog import REJECT_SCHEMA
 from transforms.privacy import protect
+from transforms.request_ids import DEFAULT_TEXT_PATTERN
 
 
 def build(layer: Layer) -> list[dg.AssetsDefinition]:
@@ -48,9 +50,20 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         if not logs.files_matched:
             raise FileNotFoundError(f"FPWH_LOG_GLOB={app_logs.glob!r} matches no file: point it at your logs")
         result, policy = logs.result, privacy.policy()
-        occurrences = result.occurrences.select(APP_REQUESTS_SCHEMA.names())
+        # erased events stay erased: their log lines are left out, so nothing fetches or unseals them again, and no
+        # rejected line quoting one is kept (as the erasure removed it)
+        quoted = result.rejects["excerpt"].str.extract_all(DEFAULT_TEXT_PATTERN).explode().drop_nulls().unique()
+        erased = store.state.erased_among([*request_ids_to_fetch(result.occurrences), *quoted.to_list()])
+        listed = pl.Series(sorted(erased), dtype=pl.String).implode()
+        kept = ~pl.col("request_id").is_in(listed)
+        found, sealed = result.occurrences.filter(kept), result.sealed.filter(kept)
+        unquoted = ~pl.col("excerpt").str.extract_all(DEFAULT_TEXT_PATTERN).list.set_intersection(listed).list.len().gt(
+            0
+        )
+        occurrences = found.select(APP_REQUESTS_SCHEMA.names())
         occurrences = protect(occurrences, WAREHOUSE_TABLES["app_requests"].privacy, policy)
-        rejects = protect(result.rejects.select(REJECT_SCHEMA.names()), WAREHOUSE_TABLES["log_rejects"].privacy, policy)
+        rejects = result.rejects.filter(unquoted.fill_null(True)).select(REJECT_SCHEMA.names())
+        rejects = protect(rejects, WAREHOUSE_TABLES["log_rejects"].privacy, policy)
         try:
             privacy_modes.check(store, day, APP_TABLES, policy)
         except privacy_modes.PrivacyModeMismatch as mismatch:
@@ -60,13 +73,14 @@ def build(layer: Layer) -> list[dg.AssetsDefinition]:
         store.stage("app_requests", day, occurrences)
         store.stage("log_rejects", day, rejects)
         privacy_modes.record(store, day, APP_TABLES, policy)
-        sealed_landed = land_sealed(store.bronze, day, result.sealed)
-        ids = request_ids_to_fetch(result.occurrences)
+        sealed_landed = land_sealed(store.bronze, day, sealed)
+        ids = request_ids_to_fetch(found)
         return dg.MaterializeResult(
             metadata={
                 "occurrences": occurrences.height,
+                "erased_request_ids_skipped": len(erased),
                 "distinct_request_ids": len(ids),
-                "sealed_results": result.sealed.height,
+                "sealed_results": sealed.height,
                 "sealed_events_landed": sealed_landed,
                 "files_matched": len(logs.files_matched),
                 "files_read": len(result.files),
