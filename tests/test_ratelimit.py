@@ -19,9 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # Each worker process takes tokens from the shared bucket with two threads until `end` and prints when.
 _WORKER = """
 import sys, threading, time
-from pipelines.api.ratelimit import FileTokenBucket
-path, rate, burst = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-bucket = FileTokenBucket(path, rate=rate, burst=burst)
+from pipelines.api.ratelimit import FileTokenBucket, PostgresTokenBucket
+from pipelines.storage.database import engine_for
+where, rate, burst = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+if where.startswith("postgresql"):  # the bucket row every machine of a deployment shares
+    bucket = PostgresTokenBucket(engine_for(where), "key-tag", rate=rate, burst=burst)
+else:
+    bucket = FileTokenBucket(where, rate=rate, burst=burst)
 print("ready", flush=True)
 start, end = map(float, sys.stdin.readline().split())  # the parent starts the clock once both are up
 stamps = []
@@ -45,12 +49,17 @@ def _most_in_any_window(stamps: list[float], width: float) -> int:
     return max((sum(1 for s in stamps[i:] if s < t + width) for i, t in enumerate(stamps)), default=0)
 
 
-def test_two_processes_sharing_a_key_never_exceed_its_rate_together(tmp_path: Path) -> None:
+@pytest.fixture(params=["file", "postgresql"])
+def bucket_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the shared bucket lives: a file (one machine) or a PostgreSQL row (a deployment)."""
+    return str(tmp_path / "bucket") if request.param == "file" else request.getfixturevalue("postgres_url")
+
+
+def test_two_processes_sharing_a_key_never_exceed_its_rate_together(bucket_at: str) -> None:
     rate, burst, duration = 20.0, 2.0, 2.0
-    path = tmp_path / "bucket"
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), str(rate), str(burst)],
+            [sys.executable, "-c", _WORKER, bucket_at, str(rate), str(burst)],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

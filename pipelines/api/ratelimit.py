@@ -245,11 +245,15 @@ class PostgresTokenBucket(_SharedBucket):
 
     @contextmanager
     def _locked(self) -> Iterator[tuple[_Bucket, float]]:
+        clock = sa.text("SELECT extract(epoch FROM clock_timestamp())")
         with self.engine.begin() as con:
-            now = float(con.execute(sa.text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
-            insert = pg_insert(_BUCKETS).values(key=self.key, tokens=self.burst, updated=now, paused_until=0.0)
+            created = float(con.execute(clock).scalar_one())
+            insert = pg_insert(_BUCKETS).values(key=self.key, tokens=self.burst, updated=created, paused_until=0.0)
             con.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
             row = con.execute(sa.select(_BUCKETS).where(_BUCKETS.c.key == self.key).with_for_update()).one()
+            # the time once the row is ours: a reading taken before waiting for the lock would be older than the
+            # holder's, and refilling from it would hand out the time in between twice
+            now = float(con.execute(clock).scalar_one())
             state = _Bucket(min(row.tokens, self.burst), row.updated, row.paused_until)
             yield state, now
             values = {"tokens": state.tokens, "updated": state.updated, "paused_until": state.paused_until}
