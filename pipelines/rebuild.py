@@ -14,7 +14,9 @@ from __future__ import annotations
 from datetime import date
 
 from pipelines.feeds import build_feeds
+from pipelines.privacy_modes import PrivacyModeMismatch
 from pipelines.silver import SilverReport, build_silver_day
+from pipelines.storage.bronze import RawBodiesDropped
 from pipelines.storage.warehouse import PublishReport, Warehouse
 from transforms.privacy import PrivacyPolicy
 
@@ -27,3 +29,12 @@ def rebuild_day(warehouse: Warehouse, day: date, policy: PrivacyPolicy) -> tuple
     """
     report = build_silver_day(warehouse, day, policy)
     return report, warehouse.publish_day(day, derive=lambda con: build_feeds(con, day))
+
+
+def rebuild_if_possible(warehouse: Warehouse, day: date, policy: PrivacyPolicy) -> str | None:
+    """`rebuild_day`, for a caller that goes on with other days: None when rebuilt, else why it could not be."""
+    try:
+        rebuild_day(warehouse, day, policy)
+    except (PrivacyModeMismatch, RawBodiesDropped) as cannot:
+        return str(cannot)
+    return None

@@ -26,8 +26,7 @@ from typing import Any
 from pipelines.api.client import FingerprintClient
 from pipelines.erasure import erase_events
 from pipelines.fetch.refresh import DayRefresh, DayRefreshReport
-from pipelines.privacy_modes import PrivacyModeMismatch
-from pipelines.rebuild import rebuild_day
+from pipelines.rebuild import rebuild_if_possible
 from pipelines.storage.bronze import RawBodiesDropped
 from pipelines.storage.locks import exclusive_lock
 from pipelines.storage.warehouse import Warehouse
@@ -139,10 +138,9 @@ def refresh_window(
 
 
 def _rebuild(warehouse: Warehouse, day: date, policy: PrivacyPolicy, report: RefreshReport, log: Log) -> None:
-    try:
-        rebuild_day(warehouse, day, policy)
-    except (PrivacyModeMismatch, RawBodiesDropped) as cannot:
-        report.not_rebuilt[day] = str(cannot)
+    cannot = rebuild_if_possible(warehouse, day, policy)
+    if cannot is None:
+        report.rebuilt.append(day)
+    else:
+        report.not_rebuilt[day] = cannot
         log(f"refresh: {day} changed upstream but was not rebuilt: {cannot}")
-        return
-    report.rebuilt.append(day)

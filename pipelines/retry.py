@@ -25,9 +25,7 @@ from typing import Any
 from pipelines.api.client import FingerprintClient
 from pipelines.fetch.day import DayFetch
 from pipelines.logs import request_ids_to_fetch
-from pipelines.privacy_modes import PrivacyModeMismatch
-from pipelines.rebuild import rebuild_day
-from pipelines.storage.bronze import RawBodiesDropped
+from pipelines.rebuild import rebuild_if_possible
 from pipelines.storage.locks import exclusive_lock
 from pipelines.storage.warehouse import Warehouse
 from pipelines.tables import APP_TABLES
@@ -126,10 +124,9 @@ def retry_incomplete_days(
 
 
 def _rebuild(warehouse: Warehouse, day: date, policy: PrivacyPolicy, report: RetryReport, log: Log) -> None:
-    try:
-        rebuild_day(warehouse, day, policy)
-    except (PrivacyModeMismatch, RawBodiesDropped) as cannot:
-        report.not_rebuilt[day] = str(cannot)
+    cannot = rebuild_if_possible(warehouse, day, policy)
+    if cannot is None:
+        report.rebuilt.append(day)
+    else:
+        report.not_rebuilt[day] = cannot
         log(f"retry: {day} was not rebuilt: {cannot}")
-        return
-    report.rebuilt.append(day)
