@@ -36,21 +36,54 @@ FETCH_SCRIPT = (
 )
 
 
+WAITING = "being fetched by another run"
+
+
+def started_while_the_day_is_held(store, day: date, commands: list[list[str]], env: dict, stream: str) -> list:
+    """Start `commands` while a live run (this test) holds `day`'s fetch lease, wait until each says it waits for
+    it, then release it: the runs then race for the day, whatever the machine's load made their start-up cost.
+    Returns the processes and what each printed on `stream` up to its wait line."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:test"
+    assert store.state.take_lease(lease_name(day), holder, 600.0) is None
+    procs = [
+        subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
+    heads = []
+    for proc in procs:
+        lines = []
+        while not lines or WAITING not in lines[-1]:
+            line = getattr(proc, stream).readline()
+            assert line, f"ended before waiting for the held day: {''.join(lines)[-2000:]}"
+            lines.append(line)
+        heads.append("".join(lines))
+    store.state.release_lease(lease_name(day), holder)
+    return [(proc, head) for proc, head in zip(procs, heads, strict=True)]
+
+
 def fetch_twice_at_once(sim, tmp_path: Path, directory: str, catalog: str = "") -> tuple[list[str], list[str]]:
     """Two processes fetch the same day's IDs at once; returns the IDs and both processes' output."""
     ids = [rid for _, rid in sim.population.day_events(DAY)[:24]]
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(ids))
-    args = [sys.executable, "-c", FETCH_SCRIPT, sim.url, sim.api_key, DAY.isoformat(), str(ids_file)]
-    procs = [
-        subprocess.Popen([*args, directory, catalog], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(2)
+    args = [
+        sys.executable,
+        "-c",
+        FETCH_SCRIPT,
+        sim.url,
+        sim.api_key,
+        DAY.isoformat(),
+        str(ids_file),
+        directory,
+        catalog,
     ]
+    store = open_warehouse(WarehouseSettings(directory=directory, catalog_url=catalog or None))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     outputs = []
-    for proc in procs:
+    for proc, head in started_while_the_day_is_held(store, DAY, [args, args], env, "stdout"):
         out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        outputs.append(out.decode())
+        assert proc.returncode == 0, err[-2000:]
+        outputs.append(head + out)
     return ids, outputs
 
 
@@ -58,7 +91,7 @@ def assert_fetched_once(sim, store, ids: list[str], outputs: list[str]) -> None:
     assert sim.stats()["by_kind"]["event"] == len(ids)  # not 2x: the second run fetched nothing twice
     calls = sorted(int(out.rsplit("calls ", 1)[1]) for out in outputs)
     assert sum(calls) == len(ids)
-    assert any("being fetched by another run" in out for out in outputs)
+    assert all(WAITING in out for out in outputs)  # both waited for the day while the test held it
     fetches = store.bronze.all_fetches(DAY)
     assert set(fetches["request_id"]) == set(ids)
     assert fetches.filter(pl.col("outcome") == "ok")["request_id"].is_duplicated().sum() == 0
@@ -118,11 +151,10 @@ def test_two_fpwh_runs_of_the_same_day_at_once_spend_the_budget_once(world, simu
     }
     day = str(world.days[1])
     command = [sys.executable, "-m", "pipelines.cli", "run", "--force", day]
-    runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
-    outcomes = [(proc.wait(timeout=600), proc.stderr.read().decode()) for proc in runs]
-    assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
-    assert any("being fetched by another run" in err for _, err in outcomes)  # they did overlap
     store = open_warehouse(settings.warehouse)
+    runs = started_while_the_day_is_held(store, world.days[1], [command, command], env, "stderr")
+    outcomes = [(head + proc.communicate(timeout=600)[1], proc.returncode)[::-1] for proc, head in runs]
+    assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
     fetched = store.bronze.all_fetches(world.days[1]).filter(pl.col("method") == "by_id")
     assert slow.stats()["by_kind"]["event"] == fetched["request_id"].n_unique()  # each ID once, not twice
     with store.reader() as con:
