@@ -162,7 +162,7 @@ def test_two_first_runs_at_once_on_a_fresh_dagster_home_both_succeed(world, tmp_
         subprocess.Popen([*command, str(day)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for day in world.days
     ]
-    outcomes = [(proc.wait(timeout=300), proc.stderr.read().decode()) for proc in runs]
+    outcomes = [(proc.communicate(timeout=300)[1].decode(), proc.returncode)[::-1] for proc in runs]  # pipes drained
     assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
     with DagsterInstance.from_config(str(home)) as instance:
         assert len(instance.get_runs()) == 2

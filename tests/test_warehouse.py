@@ -584,3 +584,28 @@ def test_a_truncated_object_of_a_remote_warehouse_is_set_aside_the_same_way(tmp_
     objects = s3.keys()
     assert f"warehouse/corrupt/{key.removeprefix('warehouse/')}" in objects and key not in objects
     assert store.marks.days() == {DAY1: {"events"}}
+
+
+def test_processes_opening_a_fresh_local_warehouse_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two first runs at once (`fpwh run` of two days) both create the SQLite catalog's tables: the loser of that
+    race ("table ... already exists") retries and finds the winner's, instead of failing its run."""
+    script = (
+        "import sys\n"
+        "from pipelines.settings import WarehouseSettings\n"
+        "from pipelines.tables import open_warehouse\n"
+        "print(open_warehouse(WarehouseSettings(directory=sys.argv[1])).published_days('events'))\n"
+    )
+    for attempt in range(3):  # the race is lost now and then: a few fresh warehouses give it several chances
+        directory = tmp_path / f"warehouse{attempt}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(directory)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        results = [proc.communicate(timeout=300) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * 6, [err[-1500:] for _, err in results]

@@ -126,14 +126,16 @@ def created_once(create: Callable[[], T], attempts: int = 4) -> T:
     thing between its check and its insert.
 
     Two machines starting at once on a fresh PostgreSQL catalog both see nothing and both create: the loser gets
-    a unique violation (IntegrityError) or a duplicate table (ProgrammingError). On retry the check finds the
-    winner's work, so the outcome is the same whoever was first.
+    a unique violation (IntegrityError) or a duplicate table (ProgrammingError); two processes on a fresh SQLite
+    catalog get "table ... already exists" (OperationalError). On retry the check finds the winner's work, so the
+    outcome is the same whoever was first.
     """
     for attempt in range(attempts):
         try:
             return create()
-        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
-            if attempt == attempts - 1:
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError) as error:
+            lost_the_race = not isinstance(error, sa.exc.OperationalError) or "already exists" in str(error.orig)
+            if not lost_the_race or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
